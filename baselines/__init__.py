@@ -1,0 +1,1 @@
+"""Classical baselines run through the same harness path as the transformers."""

@@ -1,0 +1,124 @@
+"""Command line: ``nerbench`` / ``python -m bench``.
+
+The CLI owns the console (rich tables, progress); library modules only log. Every
+:class:`bench.errors.NerbenchError` ends as one ``error:`` line and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bench.errors import NerbenchError
+
+log = logging.getLogger("bench")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="folder holding the task data folders (default: $NERBENCH_DATA_DIR, then the hub)")
+    p.add_argument(
+        "--task-file", action="append", default=[], type=Path, metavar="PATH",
+        help="extra task TOML file or folder of them (repeatable)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nerbench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tasks", help="list tasks with per-split statistics and data fingerprints")
+    _common(p)
+    p.add_argument("--task", action="append", default=[], help="only these tasks (name or TOML path)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--no-hub", action="store_true", help="never fall back to the Hugging Face Hub")
+    p.set_defaults(func=cmd_tasks)
+
+    from bench import cli_run
+
+    cli_run.add_commands(sub, _common)
+    return parser
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.catalog import load_catalog, resolve_task
+    from bench.data.load import load_task_data, split_stats
+
+    catalog = load_catalog(args.task_file)
+    names = args.task or list(catalog)
+    rows = []
+    failures = 0
+    for name in names:
+        task = resolve_task(name, args.task_file)
+        entry: dict[str, object] = {
+            "task": task.name, "version": task.version, "language": task.language, "domain": task.domain,
+            "entity_types": list(task.entity_types), "scheme": task.scheme,
+        }
+        try:
+            data = load_task_data(task, data_dir=args.data_dir, allow_hub=not args.no_hub)
+        except NerbenchError as exc:
+            failures += 1
+            entry["error"] = str(exc)
+            rows.append(entry)
+            continue
+        entry.update(
+            source=data.source, fingerprint=data.fingerprint, warnings=data.warnings,
+            splits={n: {**split_stats(sd), "fingerprint": data.split_fingerprints[n], "notes": sd.notes, "stats": sd.stats}
+                    for n, sd in data.splits.items()},
+        )
+        rows.append(entry)
+
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True))
+        return 1 if failures else 0
+    console = Console()
+    for entry in rows:
+        title = f"{entry['task']} v{entry['version']} — {entry['language']}, {entry['domain']}"
+        if "error" in entry:
+            console.print(f"[bold]{title}[/bold]\n[red]error:[/red] {entry['error']}\n")
+            continue
+        types = entry["entity_types"]
+        table = Table(title=title, caption=f"source {entry['source']} · fingerprint {str(entry['fingerprint'])[:12]}")
+        for col in ["split", "sentences", "tokens", "entities", *types, "scheme", "sha256"]:
+            table.add_column(col, justify="right" if col not in ("split", "scheme", "sha256") else "left")
+        for split, st in entry["splits"].items():  # type: ignore[union-attr]
+            per = st["original_per_type"] or st["per_type"]
+            n_ent = st["original_entities"] if st["original_entities"] is not None else st["entities"]
+            table.add_row(
+                split, str(st["sentences"]), str(st["tokens"]), str(n_ent),
+                *[str(per.get(t, 0)) for t in types], entry["scheme"], st["fingerprint"][:12],
+            )
+        console.print(table)
+        for split, st in entry["splits"].items():  # type: ignore[union-attr]
+            for note in st["notes"]:
+                console.print(f"  [dim]{split}: {note}[/dim]")
+        for w in entry["warnings"]:  # type: ignore[union-attr]
+            console.print(f"  [yellow]warning:[/yellow] {w}")
+        console.print()
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except NerbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished cells are saved; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Hugging Face ``datasets`` sources, for users with internet access.
+
+Labels are mapped by *name* (the dataset's ``ClassLabel`` names, or ``options.label_names`` for
+datasets that store bare integers), never by position in nerbench's own label list, so a dataset
+that orders its labels differently cannot silently swap entity types.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bench.data.schemes import TagError, split_tag, to_iob2
+from bench.data.types import Sentence, SplitData
+from bench.errors import ConfigError, DataFormatError, DataNotFoundError
+from bench.spec import HubSource, TaskSpec
+
+log = logging.getLogger(__name__)
+
+
+def label_names_of(rows_features: Any, source: HubSource) -> list[str]:
+    """Tag names in id order: from the ClassLabel feature, else from ``options.label_names``."""
+    names = source.options.get("label_names")
+    if names:
+        return [str(n) for n in names]
+    feat = rows_features.get(source.tags_field) if rows_features is not None else None
+    inner = getattr(feat, "feature", None)
+    if inner is not None and hasattr(inner, "names"):
+        return list(inner.names)
+    raise ConfigError(
+        f"hub dataset {source.dataset}: field '{source.tags_field}' has no ClassLabel names; "
+        "give them in [hub] options.label_names"
+    )
+
+
+def rows_to_sentences(
+    rows: Sequence[Mapping[str, Any]], *, names: Sequence[str], source: HubSource, split: str
+) -> list[Sentence]:
+    """Convert token-classification rows (tokens + integer tags) to IOB2 sentences."""
+    where = f"hub:{source.dataset}@{source.revision}/{split}"
+    pos_field = source.options.get("pos_field")
+    raw: list[tuple[list[str], list[str]]] = []
+    for i, row in enumerate(rows):
+        tokens = [str(t) for t in row[source.tokens_field]]
+        ids = row[source.tags_field]
+        if len(tokens) != len(ids):
+            raise DataFormatError(where, i + 1, f"{len(tokens)} tokens but {len(ids)} tags", where="row")
+        tags = []
+        for k, t in enumerate(ids):
+            if isinstance(t, str):
+                tag = t
+            elif 0 <= int(t) < len(names):
+                tag = names[int(t)]
+            else:
+                raise DataFormatError(where, i + 1, f"tag id {t} at token {k + 1} has no name (labels: {list(names)})", where="row")
+            try:
+                split_tag(tag, k)
+            except TagError as exc:
+                raise DataFormatError(where, i + 1, str(exc), where="row") from None
+            tags.append(tag)
+        if tokens:
+            raw.append((tokens, tags))
+    iob2, scheme = to_iob2([t for _, t in raw])
+    if scheme != "IOB2":
+        log.warning("%s: tags are %s; converted to IOB2", where, scheme)
+    out = []
+    for i, ((tokens, _), tags) in enumerate(zip(raw, iob2)):
+        pos = None
+        if pos_field:
+            pos = tuple(str(p) for p in rows[i][pos_field])
+        out.append(Sentence(tuple(tokens), tuple(tags), source=f"{where}:{i + 1}", pos=None if pos is None else pos))
+    return out
+
+
+def _fetch(source: HubSource, split: str) -> Any:
+    try:
+        import datasets
+    except ImportError as exc:  # pragma: no cover - datasets is a dependency
+        raise DataNotFoundError(f"the 'datasets' package is needed for hub sources: {exc}") from None
+    try:
+        return datasets.load_dataset(source.dataset, source.config, split=split, revision=source.revision)
+    except Exception as exc:  # network, auth, missing revision: all end the same way for the user
+        raise DataNotFoundError(
+            f"could not load {source.dataset} (config {source.config}, revision {source.revision}, split {split}) "
+            f"from the Hugging Face Hub: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
+
+
+def load_hub(task: TaskSpec) -> Any:
+    """Load ``task`` from its ``[hub]`` source into a :class:`bench.data.load.TaskData`."""
+    from bench.data.load import _finish, content_digest
+
+    assert task.hub is not None
+    src = task.hub
+    splits: dict[str, SplitData] = {}
+    if src.format == "ade":
+        from bench.data import ade
+
+        ds = _fetch(src, str(src.options.get("hub_split", "train")))
+        rows = [ade.row_from_hub(r, index=i, source_name=f"hub:{src.dataset}") for i, r in enumerate(ds)]
+        splits = ade.build_ade_splits(rows, seed=int(src.options.get("seed", 13)), source_name=f"hub:{src.dataset}")
+    elif src.format == "token_classification":
+        for name, hub_split in src.splits.items():
+            ds = _fetch(src, hub_split)
+            names = label_names_of(getattr(ds, "features", None), src)
+            splits[name] = SplitData(name, rows_to_sentences(list(ds), names=names, source=src, split=hub_split))
+    else:
+        raise ConfigError(f"{task.origin}: unknown hub format '{src.format}' (use token_classification or ade)")
+    fps = {name: content_digest(sd.sentences) for name, sd in splits.items()}
+    return _finish(task, splits, f"hub:{src.dataset}@{src.revision}", fps)

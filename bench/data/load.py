@@ -1,0 +1,182 @@
+"""Resolve where a task's data comes from and load it: ``--data-dir`` > ``NERBENCH_DATA_DIR`` > hub.
+
+The result carries a fingerprint (sha256 of the files read, plus the reader's options) that goes
+into every result file, so two results are only compared when they saw the same data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.data.formats import get_format
+from bench.data.schemes import tags_to_spans
+from bench.data.types import Sentence, SplitData
+from bench.errors import ConfigError, DataFormatError, DataNotFoundError, NerbenchError
+from bench.spec import TaskSpec
+
+log = logging.getLogger(__name__)
+
+ENV_DATA_DIR = "NERBENCH_DATA_DIR"
+
+
+@dataclass
+class TaskData:
+    task: TaskSpec
+    splits: dict[str, SplitData]
+    source: str
+    """``local:<folder>`` or ``hub:<dataset>@<revision>``."""
+    fingerprint: str
+    split_fingerprints: dict[str, str]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        """IOB2 label list in a fixed order: O, then B-/I- per entity type in task order."""
+        types = list(self.task.entity_types)
+        return ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
+
+    def sentences(self, split: str) -> list[Sentence]:
+        try:
+            return self.splits[split].sentences
+        except KeyError:
+            raise ConfigError(f"task {self.task.name} has no '{split}' split (has: {', '.join(self.splits)})") from None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _files_digest(files: list[str]) -> str:
+    h = hashlib.sha256()
+    for f in sorted(files):
+        p = Path(f)
+        if p.is_dir():
+            for sub in sorted(x for x in p.rglob("*") if x.is_file()):
+                h.update(sha256_file(sub).encode())
+        else:
+            h.update(sha256_file(p).encode())
+    return h.hexdigest()
+
+
+def content_digest(sentences: list[Sentence]) -> str:
+    """sha256 of the words and tags themselves, for data that did not come from files (hub)."""
+    h = hashlib.sha256()
+    for s in sentences:
+        h.update("\x1f".join(s.tokens).encode())
+        h.update(b"\x1e")
+        h.update("\x1f".join(s.tags).encode())
+        h.update(b"\x1d")
+    return h.hexdigest()
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
+    """``--data-dir`` wins over ``$NERBENCH_DATA_DIR``; ``None`` means neither was given."""
+    if data_dir:
+        return Path(data_dir)
+    env = os.environ.get(ENV_DATA_DIR)
+    return Path(env) if env else None
+
+
+def load_task_data(task: TaskSpec, *, data_dir: str | Path | None = None, allow_hub: bool = True) -> TaskData:
+    """Load every split of ``task`` from the first source that works, with one clear error if none does."""
+    root = resolve_data_dir(data_dir)
+    tried: list[str] = []
+    if task.local is not None and root is not None:
+        folder = root / task.local.folder
+        if folder.is_dir():
+            return _load_local(task, folder)
+        tried.append(f"local folder {folder} (not found)")
+    elif task.local is not None:
+        tried.append(f"local data (no --data-dir given and ${ENV_DATA_DIR} is not set)")
+    if task.hub is not None and allow_hub:
+        try:
+            from bench.data.hub import load_hub
+
+            return load_hub(task)
+        except NerbenchError as exc:
+            tried.append(f"hub {task.hub.dataset}: {exc}")
+    fix = (
+        f"put the files under <DIR>/{task.local.folder}/ and pass --data-dir DIR or set {ENV_DATA_DIR}=DIR"
+        if task.local
+        else "check network access to the Hugging Face Hub"
+    )
+    raise DataNotFoundError(f"task '{task.name}': no data found. Tried: " + "; ".join(tried) + f". To fix: {fix}.")
+
+
+def _load_local(task: TaskSpec, folder: Path) -> TaskData:
+    assert task.local is not None
+    fmt = get_format(task.local.format)
+    unknown = sorted(set(task.local.options) - fmt.options)
+    if unknown:
+        raise ConfigError(
+            f"{task.origin}: unknown option(s) {', '.join(unknown)} for format '{fmt.name}' "
+            f"(allowed: {', '.join(sorted(fmt.options)) or 'none'})"
+        )
+    splits = fmt.read(folder, task.local.splits, task.local.options)
+    opts = json.dumps({"format": fmt.name, "options": task.local.options}, sort_keys=True)
+    split_fps = {name: hashlib.sha256((opts + _files_digest(sd.files)).encode()).hexdigest() for name, sd in splits.items()}
+    return _finish(task, splits, f"local:{folder}", split_fps)
+
+
+def _finish(task: TaskSpec, splits: dict[str, SplitData], source: str, split_fps: dict[str, str]) -> TaskData:
+    combined = hashlib.sha256("".join(f"{k}={split_fps[k]};" for k in sorted(split_fps)).encode()).hexdigest()
+    data = TaskData(task, splits, source, combined, split_fps)
+    data.warnings = check_labels(data)
+    for w in data.warnings:
+        log.warning(w)
+    return data
+
+
+def check_labels(data: TaskData) -> list[str]:
+    """Entity types outside the task's list are an error; types unseen in train are a warning, counted."""
+    declared = set(data.task.entity_types)
+    seen: dict[str, Counter[str]] = {}
+    for name, sd in data.splits.items():
+        c: Counter[str] = Counter()
+        for s in sd.sentences:
+            for etype, _, _ in tags_to_spans(s.tags):
+                if etype not in declared:
+                    raise DataFormatError(
+                        s.source.rsplit(":", 1)[0] if ":" in s.source else s.source,
+                        int(s.source.rsplit(":", 1)[1]) if s.source.rsplit(":", 1)[-1].isdigit() else None,
+                        f"entity type '{etype}' is not one of the task's entity_types ({', '.join(data.task.entity_types)})",
+                    )
+                c[etype] += 1
+        seen[name] = c
+    warnings = []
+    train = seen.get("train", Counter())
+    for name, c in seen.items():
+        if name == "train":
+            continue
+        for etype, n in sorted(c.items()):
+            if etype not in train:
+                warnings.append(f"task {data.task.name}: type '{etype}' occurs {n} time(s) in {name} but never in train")
+    return warnings
+
+
+def split_stats(sd: SplitData) -> dict[str, object]:
+    """Sentences, tokens and entities per type of one split (entities from the BIO view)."""
+    types: Counter[str] = Counter()
+    for s in sd.sentences:
+        types.update(t for t, _, _ in tags_to_spans(s.tags))
+    gold_original = None
+    if sd.sentences and sd.sentences[0].entities is not None:
+        gold_original = Counter(e.type for s in sd.sentences for e in (s.entities or ()))
+    return {
+        "sentences": len(sd.sentences),
+        "tokens": sum(len(s.tokens) for s in sd.sentences),
+        "entities": sum(types.values()),
+        "per_type": dict(sorted(types.items())),
+        "original_entities": sum(gold_original.values()) if gold_original is not None else None,
+        "original_per_type": dict(sorted(gold_original.items())) if gold_original is not None else None,
+    }

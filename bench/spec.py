@@ -1,0 +1,164 @@
+"""Task and suite specifications: frozen dataclasses loaded from TOML, unknown keys rejected.
+
+One schema, not two: the dataclasses *are* the schema. :func:`from_toml_dict` walks their fields,
+so a typo'd key in a task file (``entity_type = [...]``) is an error naming the file and the key,
+with a did-you-mean suggestion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import ConfigError
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class ReferenceResult:
+    """A published number the benchmark should land near, with where it comes from."""
+
+    system: str
+    split: str
+    metric: str
+    value: float
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    """Files under the data dir: ``<data_dir>/<folder>/<splits[split]>`` read by ``format``."""
+
+    folder: str
+    format: str
+    splits: dict[str, str]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """A Hugging Face ``datasets`` copy for users with internet; the revision is pinned."""
+
+    dataset: str
+    revision: str
+    splits: dict[str, str]
+    config: str | None = None
+    format: str = "token_classification"
+    """``token_classification`` (tokens + ClassLabel tags, mapped by *name*) or ``ade``."""
+    tokens_field: str = "tokens"
+    tags_field: str = "ner_tags"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    version: str
+    language: str
+    domain: str
+    entity_types: tuple[str, ...]
+    scheme: str
+    """Tagging scheme of the source (``IOB1``, ``IOB2``, ``BIOES``, ``spans``); scoring is IOB2."""
+    licence: str
+    description: str = ""
+    span_scoring: str | None = None
+    """``None`` (word-level only) or ``ehealthkd2020`` (official partial=0.5 rule on original spans)."""
+    reference: tuple[ReferenceResult, ...] = ()
+    local: LocalSource | None = None
+    hub: HubSource | None = None
+    origin: str = ""
+    """The TOML file this spec came from (filled by the loader, not written in files)."""
+
+    def __post_init__(self) -> None:
+        if self.local is None and self.hub is None:
+            raise ConfigError(f"{self.origin or self.name}: task has neither [local] nor [hub] source")
+        for src in (self.local, self.hub):
+            if src is not None:
+                bad = sorted(set(src.splits) - set(SPLITS))
+                if bad or "train" not in src.splits or "test" not in src.splits:
+                    raise ConfigError(
+                        f"{self.origin or self.name}: splits must include train and test and only use "
+                        f"{', '.join(SPLITS)} (got {', '.join(src.splits)})"
+                    )
+
+
+# --------------------------------------------------------------------------- TOML -> dataclass
+
+
+def _unwrap_optional(tp: Any) -> Any:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def from_toml_dict(cls: type, data: Any, *, where: str, path: str = "") -> Any:
+    """Build dataclass ``cls`` from a TOML table, rejecting unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: [{path or cls.__name__}] must be a table, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "origin"}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        k = unknown[0]
+        close = difflib.get_close_matches(k, list(fields), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"{where}: unknown key '{path + '.' if path else ''}{k}'{hint}")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        key = f"{path}.{name}" if path else name
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{where}: missing required key '{key}'")
+            continue
+        kwargs[name] = _convert(hints[name], data[name], where=where, path=key)
+    if "origin" in {f.name for f in dataclasses.fields(cls)}:
+        kwargs["origin"] = where
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _convert(tp: Any, value: Any, *, where: str, path: str) -> Any:
+    tp = _unwrap_optional(tp)
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_toml_dict(tp, value, where=where, path=path)
+    if origin is tuple:
+        (inner, *_rest) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: '{path}' must be an array")
+        return tuple(_convert(inner, v, where=where, path=f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: '{path}' must be a table")
+        return dict(value)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (str, int, float, bool) and not isinstance(value, tp):
+        raise ConfigError(f"{where}: '{path}' must be {tp.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_task_file(path: Path) -> TaskSpec:
+    return from_toml_dict(TaskSpec, load_toml(path), where=str(path))
