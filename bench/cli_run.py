@@ -3,8 +3,110 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("bench")
 
 
 def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    return None
+    p = sub.add_parser("run", help="run a suite (tasks x systems x seeds), skipping finished cells")
+    common(p)
+    p.add_argument("--suite", default="default", help="suite name (tasks/suites/NAME.toml) or path to a suite TOML")
+    p.add_argument("--task", action="append", default=[], help="only this task (repeatable)")
+    p.add_argument("--system", action="append", default=[], help="only this system (repeatable)")
+    p.add_argument("--seeds", help="comma-separated seeds instead of the suite's, e.g. 1,2,3")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where transformers train")
+    p.add_argument("--dry-run", action="store_true", help="print the cells and whether each is finished; run nothing")
+    p.add_argument("--force", action="store_true", help="re-run finished cells")
+    p.add_argument("--shard", default="1/1", help="K/N: run only the K-th of N deterministic slices of the matrix")
+    p.add_argument("--results-dir", type=Path, default=Path("results/raw"), help="where result JSON goes")
+    p.add_argument("--models-dir", type=Path, default=Path("models"), help="where trained models go")
+    p.add_argument("--log-file", type=Path, help="log file (default: runs/<suite>-<time>.log)")
+    p.add_argument("--no-hub", action="store_true", help="never fall back to the Hugging Face Hub")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CI")
+    p.set_defaults(func=cmd_run)
+
+
+def _log_to_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from bench.catalog import resolve_task
+    from bench.data.load import load_task_data
+    from bench.runner import RunConfig, find_suite, is_finished, parse_shard, plan, run_cells, shard_cells
+
+    console = Console(stderr=True)
+    suite = find_suite(args.suite)
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    cells = plan(suite, tasks=args.task or None, systems=args.system or None, seeds=seeds, device=args.device)
+    k, n = parse_shard(args.shard)
+    cells = shard_cells(cells, k, n)
+    config = RunConfig(
+        results_dir=args.results_dir, models_dir=args.models_dir, data_dir=args.data_dir, device=args.device,
+        force=args.force, allow_hub=not args.no_hub, bootstrap_resamples=args.bootstrap,
+    )
+    if args.dry_run:
+        table = Table(title=f"suite {suite.name} · shard {k}/{n} · {len(cells)} cells")
+        for col in ("task", "system", "seed", "config", "status"):
+            table.add_column(col)
+        loaded: dict[str, Any] = {}
+        for c in cells:
+            try:
+                if c.task not in loaded:
+                    loaded[c.task] = load_task_data(resolve_task(c.task, args.task_file), data_dir=args.data_dir,
+                                                    allow_hub=not args.no_hub)
+                status = "finished" if is_finished(c, loaded[c.task], config, suite.eval_splits) else "to run"
+            except Exception as exc:  # dry run reports, never stops
+                status = f"no data: {str(exc)[:60]}"
+            table.add_row(c.task, c.system, str(c.seed), c.config_hash(), status)
+        Console().print(table)
+        return 0
+
+    log_file = args.log_file or Path("runs") / f"{suite.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    _log_to_file(log_file)
+    log.info("suite %s: %d cells (shard %d/%d); log %s", suite.name, len(cells), k, n, log_file)
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+    ) as bar:
+        matrix = bar.add_task(f"suite {suite.name}", total=len(cells))
+        inner = bar.add_task("", total=1, visible=False)
+
+        def progress(event: str, info: dict[str, Any]) -> None:
+            if event == "cell":
+                bar.update(matrix, completed=info["index"] - 1, description=f"{info['cell']}")
+                bar.update(inner, visible=False)
+            elif event == "step":
+                bar.update(
+                    inner, visible=True, total=info["total"], completed=info["step"],
+                    description=f"  epoch {info['epoch']} loss {info.get('loss', float('nan')):.3f}",
+                )
+            elif event == "predict":
+                bar.update(inner, visible=True, total=1, completed=0,
+                           description=f"  predict {info['split']} ({info['sentences']} sentences)")
+            elif event == "message":
+                bar.update(inner, visible=True, total=1, completed=0, description=f"  {info['text']}")
+
+        outcome = run_cells(cells, suite, config, progress=progress)
+        bar.update(matrix, completed=len(cells), description=f"suite {suite.name}")
+
+    console.print(
+        f"done {len(outcome.done)}, already finished {len(outcome.skipped)}, failed {len(outcome.failed)}; "
+        f"{len(outcome.written)} result file(s) written under {config.results_dir}"
+    )
+    for label, why in outcome.failed:
+        console.print(f"[red]failed[/red] {label}: {why}")
+    return 1 if outcome.failed else 0

@@ -23,6 +23,14 @@ class DataFormatError(NerbenchError):
             loc += f" ({where})"
         super().__init__(f"{loc}: {problem}")
 
+    @classmethod
+    def at(cls, source: str, problem: str) -> DataFormatError:
+        """Error for a ``"path:line"`` source string as carried by ``Sentence.source``."""
+        path, _, line = source.rpartition(":")
+        if path and line.isdigit():
+            return cls(path, int(line), problem)
+        return cls(source, None, problem)
+
 
 class ConfigError(NerbenchError):
     """A task, suite or run configuration that cannot be used as written."""

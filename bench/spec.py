@@ -142,6 +142,9 @@ def _convert(tp: Any, value: Any, *, where: str, path: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: '{path}' must be a table")
+        _, vtype = typing.get_args(tp)
+        if dataclasses.is_dataclass(vtype):
+            return {k: from_toml_dict(vtype, v, where=where, path=f"{path}.{k}") for k, v in value.items()}
         return dict(value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -162,3 +165,81 @@ def load_toml(path: Path) -> dict[str, Any]:
 
 def load_task_file(path: Path) -> TaskSpec:
     return from_toml_dict(TaskSpec, load_toml(path), where=str(path))
+
+
+# --------------------------------------------------------------------------- suites
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """A system in a suite: ``crf`` or ``transformer`` (with a model name, local dir or hub id)."""
+
+    kind: str
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("crf", "transformer"):
+            raise ValueError(f"system kind must be 'crf' or 'transformer', got {self.kind!r}")
+        if self.kind == "transformer" and not self.model:
+            raise ValueError("a transformer system needs 'model' (named offline model, local dir or hub id)")
+
+
+@dataclass(frozen=True)
+class Override:
+    """Parameters that replace the system's for matching cells (``*`` matches everything)."""
+
+    params: dict[str, Any]
+    task: str = "*"
+    system: str = "*"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A matrix of tasks x systems x seeds, with per-cell overrides."""
+
+    name: str
+    tasks: tuple[str, ...]
+    systems: tuple[str, ...]
+    seeds: tuple[int, ...]
+    system: dict[str, SystemSpec]
+    description: str = ""
+    eval_splits: tuple[str, ...] = ("dev", "test")
+    override: tuple[Override, ...] = ()
+    task_systems: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Restrict a task to some of the systems (the others are not crossed with it)."""
+    origin: str = ""
+
+    def __post_init__(self) -> None:
+        for t, systems in self.task_systems.items():
+            if t not in self.tasks:
+                raise ValueError(f"task_systems names task {t!r}, which is not in tasks")
+            bad = [s for s in systems if s not in self.systems]
+            if bad:
+                raise ValueError(f"task_systems.{t} names unknown system(s) {', '.join(bad)}")
+        missing = [s for s in self.systems if s not in self.system]
+        if missing:
+            raise ValueError(f"systems {', '.join(missing)} have no [system.<name>] table")
+        bad = [s for s in self.eval_splits if s not in SPLITS]
+        if bad:
+            raise ValueError(f"eval_splits must be among {', '.join(SPLITS)} (got {', '.join(bad)})")
+        for o in self.override:
+            if o.system != "*" and o.system not in self.system:
+                raise ValueError(f"override names unknown system {o.system!r}")
+
+    def crosses(self, task: str, system: str) -> bool:
+        return system in self.task_systems.get(task, self.systems)
+
+    def params_for(self, task: str, system: str) -> dict[str, Any]:
+        """The system's params with every matching override applied in file order."""
+        params = dict(self.system[system].params)
+        for o in self.override:
+            if o.task in ("*", task) and o.system in ("*", system):
+                params.update(o.params)
+        return params
+
+
+def load_suite_file(path: Path) -> SuiteSpec:
+    return from_toml_dict(SuiteSpec, load_toml(path), where=str(path))

@@ -146,10 +146,10 @@ def check_labels(data: TaskData) -> list[str]:
         for s in sd.sentences:
             for etype, _, _ in tags_to_spans(s.tags):
                 if etype not in declared:
-                    raise DataFormatError(
-                        s.source.rsplit(":", 1)[0] if ":" in s.source else s.source,
-                        int(s.source.rsplit(":", 1)[1]) if s.source.rsplit(":", 1)[-1].isdigit() else None,
-                        f"entity type '{etype}' is not one of the task's entity_types ({', '.join(data.task.entity_types)})",
+                    raise DataFormatError.at(
+                        s.source,
+                        f"entity type '{etype}' is not one of the task's entity_types "
+                        f"({', '.join(data.task.entity_types)})",
                     )
                 c[etype] += 1
         seen[name] = c

@@ -1,0 +1,280 @@
+"""Run a suite: plan the matrix, skip finished cells, train, predict, score, write results.
+
+A *cell* is (task, system, seed). It trains once and writes one result per evaluated split. A
+cell is finished when every split's result exists, validates, and carries the same cell key (task
+version, data fingerprint, system config hash, seed): a killed run loses at most the cell it was
+in, and the next run does only what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.catalog import shipped_dir
+from bench.data.load import TaskData, load_task_data
+from bench.errors import ConfigError, NerbenchError
+from bench.results import ResultError, read_result, result_path, write_result
+from bench.spec import SuiteSpec, SystemSpec, TaskSpec, load_suite_file
+
+log = logging.getLogger(__name__)
+
+# Parameters the runner applies itself (data limits); everything else goes to the system.
+RUNNER_PARAMS = ("max_train_sentences", "max_eval_sentences")
+# Parameters that do not change what a system learns, so they stay out of the config hash.
+NON_SEMANTIC_PARAMS = ("device", "torch_threads", "eval_batch_size", "progress")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    results_dir: Path = Path("results/raw")
+    models_dir: Path = Path("models")
+    data_dir: str | None = None
+    device: str = "auto"
+    force: bool = False
+    allow_hub: bool = True
+    bootstrap_resamples: int = 1000
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    system: str
+    seed: int
+    spec: SystemSpec
+    params: dict[str, Any] = field(hash=False, compare=False, default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.task} × {self.system} × seed {self.seed}"
+
+    def config_hash(self) -> str:
+        """Hash of everything that defines what the system learns (kind, model, semantic params)."""
+        semantic = {k: v for k, v in sorted(self.params.items()) if k not in NON_SEMANTIC_PARAMS}
+        blob = json.dumps({"kind": self.spec.kind, "model": self.spec.model, "params": semantic}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def find_suite(name_or_path: str) -> SuiteSpec:
+    path = Path(name_or_path)
+    if path.suffix == ".toml":
+        if not path.is_file():
+            raise ConfigError(f"{path}: suite file not found")
+        return load_suite_file(path)
+    folder = shipped_dir("suites")
+    candidate = folder / f"{name_or_path}.toml"
+    if candidate.is_file():
+        return load_suite_file(candidate)
+    from bench.registry import Registry
+
+    reg: Registry[Path] = Registry("suite")
+    for f in sorted(folder.glob("*.toml")):
+        reg.register(f.stem, f)
+    reg.get(name_or_path)  # raises with did-you-mean
+    raise AssertionError("unreachable")
+
+
+def plan(
+    suite: SuiteSpec,
+    *,
+    tasks: list[str] | None = None,
+    systems: list[str] | None = None,
+    seeds: list[int] | None = None,
+    device: str | None = None,
+) -> list[Cell]:
+    """Cells of the suite in a fixed order (task, system, seed), filtered by the CLI selections."""
+    for name, known, what in ((tasks, suite.tasks, "task"), (systems, suite.systems, "system")):
+        for n in name or ():
+            if n not in known:
+                raise ConfigError(f"suite '{suite.name}' has no {what} '{n}' (has: {', '.join(known)})")
+    cells = []
+    for t in suite.tasks:
+        if tasks and t not in tasks:
+            continue
+        for s in suite.systems:
+            if (systems and s not in systems) or not suite.crosses(t, s):
+                continue
+            params = suite.params_for(t, s)
+            if device and device != "auto":
+                params["device"] = device
+            for seed in seeds or suite.seeds:
+                cells.append(Cell(t, s, int(seed), suite.system[s], params))
+    return cells
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` -> ``(2, 4)``; shards are 1-based."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard must look like K/N (e.g. 1/2), got {text!r}") from None
+    if not 1 <= k <= n:
+        raise ConfigError(f"--shard {text}: K must be between 1 and N")
+    return k, n
+
+
+def shard_cells(cells: list[Cell], k: int, n: int) -> list[Cell]:
+    """Deterministic round-robin split of the matrix: shard k of n gets cells k-1, k-1+n, ..."""
+    return [c for i, c in enumerate(cells) if i % n == k - 1]
+
+
+def cell_key(cell: Cell, data: TaskData) -> dict[str, Any]:
+    return {
+        "task": data.task.name,
+        "task_version": data.task.version,
+        "data_fingerprint": data.fingerprint,
+        "system": cell.system,
+        "system_config_hash": cell.config_hash(),
+        "seed": cell.seed,
+    }
+
+
+def is_finished(cell: Cell, data: TaskData, config: RunConfig, splits: tuple[str, ...]) -> bool:
+    key = cell_key(cell, data)
+    for split in splits:
+        path = result_path(config.results_dir, cell.task, cell.system, cell.seed, split)
+        if not path.is_file():
+            return False
+        try:
+            if read_result(path)["cell_key"] != key:
+                return False
+        except ResultError as exc:
+            log.warning("%s; the cell will be run again", exc)
+            return False
+    return True
+
+
+def _limit(sentences: list, n: Any) -> list:
+    return sentences[: int(n)] if n else sentences
+
+
+ProgressFn = Callable[[str, dict[str, Any]], None]
+
+
+def run_cell(
+    cell: Cell, data: TaskData, config: RunConfig, *, splits: tuple[str, ...], progress: ProgressFn | None = None
+) -> list[Path]:
+    """Train the cell's system once, evaluate every split in ``splits``, write one result each."""
+    from bench import env as envmod
+    from bench.scoring import score_split
+    from bench.systems import train_system
+
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    params = dict(cell.params)
+    limits = {k: params.pop(k) for k in RUNNER_PARAMS if k in params}
+    train = _limit(data.sentences("train"), limits.get("max_train_sentences"))
+    dev = _limit(data.splits["dev"].sentences, limits.get("max_eval_sentences")) if "dev" in data.splits else []
+    model_dir = Path(config.models_dir) / cell.task / cell.system / f"seed{cell.seed}"
+    t0 = time.perf_counter()
+    trained = train_system(
+        cell.spec, params, train=train, dev=dev, data=data, seed=cell.seed, model_dir=model_dir,
+        device=params.get("device", config.device), progress=progress,
+    )
+    train_wall = time.perf_counter() - t0
+    written = []
+    key = cell_key(cell, data)
+    for split in splits:
+        if split not in data.splits:
+            log.warning("%s: task has no %s split; skipped", cell.label, split)
+            continue
+        sents = _limit(data.sentences(split), limits.get("max_eval_sentences"))
+        if progress:
+            progress("predict", {"cell": cell.label, "split": split, "sentences": len(sents)})
+        t1 = time.perf_counter()
+        pred, pred_stats = trained.predict(sents)
+        predict_seconds = time.perf_counter() - t1
+        metrics, sentence_counts = score_split(
+            data.task, sents, pred, n_resamples=config.bootstrap_resamples, seed=cell.seed
+        )
+        n_tokens = sum(len(s.tokens) for s in sents)
+        result = {
+            "task": _task_block(data, split),
+            "system": {
+                "name": cell.system, "kind": cell.spec.kind, "model": cell.spec.model,
+                "params": cell.params, "config_hash": cell.config_hash(), **trained.describe(),
+            },
+            "seed": cell.seed,
+            "split": split,
+            "cell_key": key,
+            "data": {
+                "train_sentences": len(train), "eval_sentences": len(sents), "eval_tokens": n_tokens,
+                "limits": limits,
+            },
+            "metrics": metrics,
+            "sentence_counts": sentence_counts,
+            "training": trained.training,
+            "prediction": {
+                **pred_stats,
+                "seconds": predict_seconds,
+                "sentences_per_second": len(sents) / predict_seconds if predict_seconds > 0 else None,
+                "words_per_second": n_tokens / predict_seconds if predict_seconds > 0 else None,
+            },
+            "cost": {**trained.cost, "train_wall_seconds": train_wall},
+            "environment": envmod.environment(gpu=trained.cost.get("gpu")),
+            "timestamps": {"started": started, "finished": datetime.now(UTC).isoformat(timespec="seconds")},
+            "data_warnings": data.warnings,
+        }
+        written.append(write_result(config.results_dir, result))
+    return written
+
+
+def _task_block(data: TaskData, split: str) -> dict[str, Any]:
+    t: TaskSpec = data.task
+    return {
+        "name": t.name, "version": t.version, "language": t.language, "domain": t.domain,
+        "entity_types": list(t.entity_types), "fingerprint": data.fingerprint,
+        "split_fingerprint": data.split_fingerprints.get(split), "source": data.source,
+        "span_scoring": t.span_scoring,
+    }
+
+
+@dataclass
+class SuiteOutcome:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+
+def run_cells(
+    cells: list[Cell],
+    suite: SuiteSpec,
+    config: RunConfig,
+    *,
+    load: Callable[[str], TaskData] | None = None,
+    progress: ProgressFn | None = None,
+) -> SuiteOutcome:
+    """Run ``cells`` in order. A failing cell is recorded and the rest still run."""
+    from bench.catalog import resolve_task
+
+    cache: dict[str, TaskData] = {}
+
+    def get(task: str) -> TaskData:
+        if task not in cache:
+            cache[task] = load(task) if load else load_task_data(
+                resolve_task(task), data_dir=config.data_dir, allow_hub=config.allow_hub
+            )
+        return cache[task]
+
+    out = SuiteOutcome()
+    for i, cell in enumerate(cells, 1):
+        if progress:
+            progress("cell", {"cell": cell.label, "index": i, "total": len(cells)})
+        try:
+            data = get(cell.task)
+            if not config.force and is_finished(cell, data, config, suite.eval_splits):
+                out.skipped.append(cell.label)
+                continue
+            out.written.extend(run_cell(cell, data, config, splits=suite.eval_splits, progress=progress))
+            out.done.append(cell.label)
+        except NerbenchError as exc:
+            log.error("%s failed: %s", cell.label, exc)
+            out.failed.append((cell.label, str(exc)))
+    return out
