@@ -59,7 +59,7 @@ def regression(session: nox.Session) -> None:
         "--models-dir", f"{out}/models", env=offline_env(),
     )
     session.run(
-        "python", "-m", "bench", "compare", "--reference", "results/reference", "--current", f"{out}/raw",
+        "python", "-m", "bench", "compare", "--reference", "results/reference", "--current", f"{out}/raw", "--require-match",
         *session.posargs,
     )
 

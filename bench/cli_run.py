@@ -30,6 +30,8 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CI")
     p.set_defaults(func=cmd_run)
 
+    add_compare(sub)
+
 
 def _log_to_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,3 +112,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     for label, why in outcome.failed:
         console.print(f"[red]failed[/red] {label}: {why}")
     return 1 if outcome.failed else 0
+
+
+def add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="compare current results with reference results; non-zero exit on regression")
+    p.add_argument("--reference", type=Path, default=Path("results/reference"), help="reference result folder")
+    p.add_argument("--current", type=Path, default=Path("results/raw"), help="current result folder")
+    p.add_argument("--require-match", action="store_true",
+                   help="fail (exit 3) when no reference result has a comparable current result")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.compare import compare, has_regression, load_dir, render
+    from bench.errors import ConfigError
+
+    for d in (args.reference, args.current):
+        if not d.is_dir():
+            raise ConfigError(f"{d}: result folder not found")
+    findings = compare(load_dir(args.reference), load_dir(args.current))
+    print(render(findings), end="")
+    if has_regression(findings):
+        return 1
+    if args.require_match and not any(f.status in ("ok", "improvement") for f in findings):
+        print("no comparable results: the reference and current runs differ in data, task version or config")
+        return 3
+    return 0
