@@ -15,6 +15,7 @@ from pathlib import Path
 from bench.errors import NerbenchError
 
 log = logging.getLogger("bench")
+MAX_NOTES = 4
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -96,8 +97,11 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             )
         console.print(table)
         for split, st in entry["splits"].items():  # type: ignore[union-attr]
-            for note in st["notes"]:
-                console.print(f"  [dim]{split}: {note}[/dim]")
+            notes = [n if len(n) <= 160 else n[:157] + "…" for n in st["notes"]]
+            for note in notes[:MAX_NOTES]:
+                console.print(f"  [dim]{split}: {note}[/dim]", highlight=False)
+            if len(notes) > MAX_NOTES:
+                console.print(f"  [dim]{split}: … {len(notes) - MAX_NOTES} more note(s): see --json[/dim]")
         for w in entry["warnings"]:  # type: ignore[union-attr]
             console.print(f"  [yellow]warning:[/yellow] {w}")
         console.print()
@@ -106,10 +110,13 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    # The console shows warnings (everything with -v); log files attached by `run` get INFO.
+    console = logging.StreamHandler()
+    console.setLevel(logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(console)
+    root.setLevel(logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
     try:
         return int(args.func(args) or 0)
     except NerbenchError as exc:

@@ -124,7 +124,11 @@ def _load_local(task: TaskSpec, folder: Path) -> TaskData:
         )
     splits = fmt.read(folder, task.local.splits, task.local.options)
     opts = json.dumps({"format": fmt.name, "options": task.local.options}, sort_keys=True)
-    split_fps = {name: hashlib.sha256((opts + _files_digest(sd.files)).encode()).hexdigest() for name, sd in splits.items()}
+    # Files + reader options + the sentences themselves: splits cut from one file (ADE) differ too.
+    split_fps = {
+        name: hashlib.sha256((opts + _files_digest(sd.files) + content_digest(sd.sentences)).encode()).hexdigest()
+        for name, sd in splits.items()
+    }
     return _finish(task, splits, f"local:{folder}", split_fps)
 
 
