@@ -31,6 +31,7 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
     p.set_defaults(func=cmd_run)
 
     add_compare(sub)
+    add_report(sub)
 
 
 def _log_to_file(path: Path) -> None:
@@ -45,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from bench.catalog import resolve_task
+    from bench.catalog import load_catalog, resolve_task
     from bench.data.load import load_task_data
     from bench.runner import RunConfig, find_suite, is_finished, parse_shard, plan, run_cells, shard_cells
 
@@ -58,7 +59,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = RunConfig(
         results_dir=args.results_dir, models_dir=args.models_dir, data_dir=args.data_dir, device=args.device,
         force=args.force, allow_hub=not args.no_hub, bootstrap_resamples=args.bootstrap,
+        task_files=tuple(args.task_file),
     )
+    catalog = load_catalog(args.task_file)
+    for name in suite.tasks:
+        catalog.get(name)  # an unknown task fails the whole run up front, with a did-you-mean
     if args.dry_run:
         table = Table(title=f"suite {suite.name} · shard {k}/{n} · {len(cells)} cells")
         for col in ("task", "system", "seed", "config", "status"):
@@ -138,4 +143,42 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.require_match and not any(f.status in ("ok", "improvement") for f in findings):
         print("no comparable results: the reference and current runs differ in data, task version or config")
         return 3
+    return 0
+
+
+def add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="regenerate the Markdown report and plots from result JSON")
+    p.add_argument("--results-dir", type=Path, action="append", default=[],
+                   help="result folder(s) to read (repeatable; default results/raw); shards are merged")
+    p.add_argument("--output", type=Path, default=Path("results/README.md"), help="Markdown file to write")
+    p.add_argument("--plots-dir", type=Path, default=Path("results/plots"), help="where PNG/SVG plots go")
+    p.add_argument("--no-plots", action="store_true", help="tables only")
+    p.add_argument("--json", action="store_true", help="print the leaderboard rows as JSON instead of writing files")
+    p.add_argument("--task-file", action="append", default=[], type=Path, metavar="PATH",
+                   help="extra task TOML files (for their descriptions and reference numbers)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from bench import report
+    from bench.catalog import load_catalog
+    from bench.results import atomic_write_text, iter_results
+
+    dirs = args.results_dir or [Path("results/raw")]
+    results = [r for d in dirs if d.is_dir() for _, r in iter_results(d)]
+    if args.json:
+        print(json.dumps(report.json_rows(results), indent=2, sort_keys=True))
+        return 0
+    plots_rel = None
+    if not args.no_plots:
+        written = report.plot(results, args.plots_dir)
+        plots_rel = os.path.relpath(args.plots_dir, args.output.parent)
+        log.info("wrote %d plot file(s) under %s", len(written), args.plots_dir)
+    text = report.render(results, catalog=load_catalog(args.task_file), plots=plots_rel)
+    atomic_write_text(args.output, text)
+    print(f"wrote {args.output} from {len(results)} result file(s)")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ class RunConfig:
     force: bool = False
     allow_hub: bool = True
     bootstrap_resamples: int = 1000
+    task_files: tuple[Path, ...] = ()
+    """Extra task TOML files (``--task-file``) besides the shipped catalogue."""
 
 
 @dataclass(frozen=True)
@@ -56,9 +59,15 @@ class Cell:
         return f"{self.task} × {self.system} × seed {self.seed}"
 
     def config_hash(self) -> str:
-        """Hash of everything that defines what the system learns (kind, model, semantic params)."""
+        """Hash of everything that defines what the system learns: kind, model and the *resolved*
+        configuration (defaults included, so a changed default is a different config)."""
+        from bench.systems import resolved_config
+
         semantic = {k: v for k, v in sorted(self.params.items()) if k not in NON_SEMANTIC_PARAMS}
-        blob = json.dumps({"kind": self.spec.kind, "model": self.spec.model, "params": semantic}, sort_keys=True)
+        resolved = resolved_config(self.spec, semantic, seed=self.seed)
+        resolved = {k: v for k, v in resolved.items() if k not in NON_SEMANTIC_PARAMS + ("seed",)}
+        blob = json.dumps({"kind": self.spec.kind, "model": self.spec.model, "params": semantic,
+                           "resolved": resolved}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -178,6 +187,8 @@ def run_cell(
         device=params.get("device", config.device), progress=progress,
     )
     train_wall = time.perf_counter() - t0
+    if int(os.environ.get("RANK", "0")) != 0:
+        return []  # under torchrun/accelerate only rank 0 predicts and writes
     written = []
     key = cell_key(cell, data)
     for split in splits:
@@ -259,7 +270,7 @@ def run_cells(
     def get(task: str) -> TaskData:
         if task not in cache:
             cache[task] = load(task) if load else load_task_data(
-                resolve_task(task), data_dir=config.data_dir, allow_hub=config.allow_hub
+                resolve_task(task, config.task_files), data_dir=config.data_dir, allow_hub=config.allow_hub
             )
         return cache[task]
 

@@ -1,0 +1,223 @@
+"""System adapters: one interface over the CRF baseline and transformer fine-tuning.
+
+The runner calls :func:`train_system` and gets back something that predicts word-level IOB2 tags,
+plus the training record and the cost, so both kinds of system go through the same splits, scorer
+and result schema.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.data.load import TaskData
+from bench.data.types import Sentence
+from bench.errors import ConfigError
+from bench.spec import SystemSpec
+
+log = logging.getLogger(__name__)
+
+PredictFn = Callable[[Sequence[Sentence]], tuple[list[list[str]], dict[str, Any]]]
+
+
+@dataclass
+class TrainedSystem:
+    predict: PredictFn
+    training: dict[str, Any] = field(default_factory=dict)
+    cost: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    """Extra fields for the result's ``system`` block (feature set, model revision, ...)."""
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.info)
+
+
+def train_system(
+    spec: SystemSpec,
+    params: dict[str, Any],
+    *,
+    train: Sequence[Sentence],
+    dev: Sequence[Sentence],
+    data: TaskData,
+    seed: int,
+    model_dir: Path,
+    device: str = "auto",
+    progress: Callable[[str, dict[str, Any]], None] | None = None,
+) -> TrainedSystem:
+    if spec.kind == "crf":
+        return _train_crf(params, train=train, dev=dev, seed=seed, model_dir=model_dir, progress=progress)
+    if spec.kind == "transformer":
+        assert spec.model is not None
+        return _train_transformer(
+            spec.model, params, train=train, dev=dev, data=data, seed=seed, model_dir=model_dir, device=device,
+            progress=progress,
+        )
+    raise ConfigError(f"unknown system kind {spec.kind!r}")
+
+
+def resolved_config(spec: SystemSpec, params: dict[str, Any], *, seed: int) -> dict[str, Any]:
+    """The full configuration a system would train with (defaults filled in), without training.
+
+    Bad parameter names fail here, before any cell runs.
+    """
+    params = {k: v for k, v in params.items() if k not in ("max_train_sentences", "max_eval_sentences")}
+    if spec.kind == "crf":
+        from baselines.crf import config_from_params
+
+        return config_from_params({k: v for k, v in params.items() if k not in ("device", "torch_threads")},
+                                  seed=seed).to_dict()
+    from bench.finetune import FinetuneConfig
+
+    params = {k: v for k, v in params.items() if k != "trust_remote_code"}
+    return FinetuneConfig.from_params(params, seed=seed).to_dict()
+
+
+# --------------------------------------------------------------------------- transformers
+
+
+def _train_transformer(
+    model_name: str,
+    params: dict[str, Any],
+    *,
+    train: Sequence[Sentence],
+    dev: Sequence[Sentence],
+    data: TaskData,
+    seed: int,
+    model_dir: Path,
+    device: str,
+    progress: Callable[[str, dict[str, Any]], None] | None,
+) -> TrainedSystem:
+    from bench.finetune import FinetuneConfig, finetune, load_trained, predict_words
+    from bench.models import resolve_model
+
+    params = dict(params)
+    trust_remote_code = bool(params.pop("trust_remote_code", False))
+    model = resolve_model(model_name)
+    if trust_remote_code:
+        import dataclasses
+
+        model = dataclasses.replace(model, trust_remote_code=True)
+    params.setdefault("device", device)
+    config = FinetuneConfig.from_params(params, seed=seed)
+
+    def on_step(epoch: int, step: int, total: int, loss: float) -> None:
+        if progress:
+            progress("step", {"epoch": epoch, "step": step, "total": total, "loss": loss})
+
+    result, retries = _with_oom_retry(
+        lambda cfg: finetune(train, dev, labels=data.labels, model=model, config=cfg, output_dir=model_dir,
+                             progress=on_step),
+        config,
+    )
+    loaded = load_trained(result.model_dir, device=result.device)
+    eval_batch = result_config_eval_batch(config, retries)
+
+    def predict(sentences: Sequence[Sentence]) -> tuple[list[list[str]], dict[str, Any]]:
+        return predict_words(loaded, sentences, batch_size=eval_batch)
+
+    training = result.to_dict()
+    cost = dict(training.pop("cost", {}) or {})
+    cost.update(
+        train_tokens_per_second=result.train_tokens_per_second,
+        train_tokens_unit="sub-word tokens (non-padding)",
+        train_samples_per_second=result.train_samples_per_second,
+        train_loop_seconds=result.train_loop_seconds,
+        peak_rss_mb=cost.get("peak_rss_mb"),
+        device=result.device,
+    )
+    training["oom_retries"] = retries
+    info = {
+        "model_source": model.source,
+        "model_revision": model.revision,
+        "config": config.to_dict(),
+        "model_dir": str(model_dir),
+    }
+    return TrainedSystem(predict=predict, training=training, cost=cost, info=info)
+
+
+def result_config_eval_batch(config: Any, retries: list[dict[str, Any]]) -> int:
+    """Prediction batch size: halved as often as training had to be, so it fits too."""
+    return max(1, config.eval_batch_size // (2 ** len(retries)))
+
+
+def _with_oom_retry(run: Callable[[Any], Any], config: Any, *, max_retries: int = 3) -> tuple[Any, list[dict[str, Any]]]:
+    """Run training; on CUDA out-of-memory retry with half the batch and double the accumulation.
+
+    The effective batch (batch_size x grad_accumulation) stays the same, so the recipe is unchanged;
+    every retry is recorded in the result.
+    """
+    import dataclasses
+
+    import torch
+
+    retries: list[dict[str, Any]] = []
+    while True:
+        try:
+            return run(config), retries
+        except torch.cuda.OutOfMemoryError as exc:
+            if len(retries) >= max_retries or config.batch_size <= 1:
+                raise ConfigError(
+                    f"CUDA out of memory even at batch size {config.batch_size} "
+                    f"(after {len(retries)} retries): {str(exc).splitlines()[0]}"
+                ) from None
+            new = dataclasses.replace(
+                config, batch_size=config.batch_size // 2, grad_accumulation=config.grad_accumulation * 2,
+                eval_batch_size=max(1, config.eval_batch_size // 2),
+            )
+            retries.append({"from_batch_size": config.batch_size, "to_batch_size": new.batch_size,
+                            "grad_accumulation": new.grad_accumulation, "error": str(exc).splitlines()[0][:200]})
+            log.warning("out of memory at batch %d; retrying with batch %d x accumulation %d",
+                        config.batch_size, new.batch_size, new.grad_accumulation)
+            torch.cuda.empty_cache()
+            config = new
+
+
+# --------------------------------------------------------------------------- CRF
+
+
+def _train_crf(
+    params: dict[str, Any],
+    *,
+    train: Sequence[Sentence],
+    dev: Sequence[Sentence],
+    seed: int,
+    model_dir: Path,
+    progress: Callable[[str, dict[str, Any]], None] | None,
+) -> TrainedSystem:
+    import time
+
+    from baselines.crf import config_from_params, train_crf
+
+    params = {k: v for k, v in params.items() if k not in ("device", "torch_threads")}
+    config = config_from_params(params, seed=seed)
+    if progress:
+        progress("message", {"text": f"training CRF ({config.feature_set}, c1={config.c1}, c2={config.c2})"})
+    t0 = time.process_time()
+    model = train_crf(train, config=config, dev=dev or None)
+    cpu_seconds = time.process_time() - t0
+    model.save(model_dir)
+    stats = model.stats.to_dict() if model.stats is not None else {}
+
+    def predict(sentences: Sequence[Sentence]) -> tuple[list[list[str]], dict[str, Any]]:
+        pred, pstats = model.predict_timed(sentences)
+        return pred, pstats.to_dict()
+
+    train_seconds = stats.get("train_seconds")
+    cost = {
+        "train_seconds": train_seconds,
+        "cpu_seconds": cpu_seconds,
+        "train_tokens_per_second": (
+            stats["train_tokens"] * stats["iterations"] / train_seconds if train_seconds else None
+        ),
+        "train_tokens_unit": "words x L-BFGS iterations",
+        "peak_rss_mb": stats.get("peak_rss_bytes", 0) / 2**20 if stats.get("peak_rss_bytes") else None,
+        "device": "cpu",
+        "gpu": {"available": False, "reason": "the CRF runs on the CPU"},
+    }
+    described = model.describe()
+    info = {k: described.get(k) for k in ("feature_set", "feature_groups", "uses_pos", "model_sha256", "versions")}
+    info.update(config=config.to_dict(), model_dir=str(model_dir))
+    return TrainedSystem(predict=predict, training=stats, cost=cost, info=info)
