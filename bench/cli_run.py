@@ -32,6 +32,7 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
 
     add_compare(sub)
     add_report(sub)
+    add_predict(sub)
 
 
 def _log_to_file(path: Path) -> None:
@@ -181,4 +182,52 @@ def cmd_report(args: argparse.Namespace) -> int:
     text = report.render(results, catalog=load_catalog(args.task_file), plots=plots_rel)
     atomic_write_text(args.output, text)
     print(f"wrote {args.output} from {len(results)} result file(s)")
+    return 0
+
+
+def add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="tag text with a trained model (transformer or CRF) and print entity spans")
+    p.add_argument("--model", required=True, type=Path, help="model folder, e.g. models/conll2003/crf/seed13")
+    p.add_argument("--input", default="-", help="input file, or - for standard input (default)")
+    p.add_argument("--format", default="text", choices=["text", "jsonl", "conll"],
+                   help="input: text (one document per line), jsonl (a 'text' field), conll (word per line)")
+    p.add_argument("--output", default="-", help="output file, or - for standard output")
+    p.add_argument("--output-format", choices=["jsonl", "conll"], help="default: conll for conll input, else jsonl")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import sys
+
+    from bench.errors import ConfigError
+    from bench.predict import format_output, load_predictor, predict_docs, read_input
+    from bench.results import atomic_write_text
+
+    predictor = load_predictor(args.model, device=args.device, batch_size=args.batch_size)
+    if args.input == "-":
+        lines = sys.stdin.buffer.read().splitlines()
+    else:
+        path = Path(args.input)
+        if not path.is_file():
+            raise ConfigError(f"{path}: input file not found")
+        lines = path.read_bytes().splitlines()
+    report = read_input(lines, args.format)
+    for line, why in report.skipped:
+        print(f"{args.input}:{line}: skipped: {why}", file=sys.stderr)
+    tags, ents, seconds = predict_docs(predictor, report.docs)
+    out_fmt = args.output_format or ("conll" if args.format == "conll" else "jsonl")
+    text = "".join(format_output(report.docs, tags, ents, out_fmt))
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(Path(args.output), text)
+    n = len(report.docs)
+    print(
+        f"{n} document(s), {sum(len(e) for e in ents)} entities, {len(report.skipped)} line(s) skipped; "
+        f"{n / seconds if seconds > 0 else 0:.1f} documents/s ({predictor.kind})",
+        file=sys.stderr,
+    )
     return 0

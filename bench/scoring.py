@@ -41,22 +41,16 @@ def score_split(
     pred = [list(p) for p in pred]
     out: dict[str, Any] = metrics.score_tags(gold, pred)
     low, high = metrics.bootstrap_ci(gold, pred, n_resamples=n_resamples, seed=seed)
-    main = {
-        "name": "strict_f1",
-        "value": out["strict"]["micro"]["f1"],
+    out["main"] = {
+        **out["main"],
         "ci_low": low,
         "ci_high": high,
         "ci": {"method": "bootstrap over sentences", "confidence": 0.95, "resamples": n_resamples, "seed": seed},
-        "scorer": "seqeval",
-        "mode": "strict",
-        "scheme": "IOB2",
-        "average": "micro",
     }
-    out["main"] = main
     if task.span_scoring and sentences and sentences[0].entities is not None:
         gold_spans = [list(s.entities or ()) for s in sentences]
         pred_spans = [predicted_entities(s, p) for s, p in zip(sentences, pred)]
-        out["spans"] = metrics.score_spans(gold_spans, pred_spans)
+        out["spans"] = metrics.score_spans(gold_spans, pred_spans, texts=[s.text for s in sentences])
         out["spans"]["rule"] = task.span_scoring
     counts = [list(c) for c in metrics.sentence_counts(gold, pred)]
     return out, counts

@@ -1,0 +1,249 @@
+"""Inference with a trained system: text in, entity spans out, for transformers and the CRF alike.
+
+Input is raw text (one document per line), JSONL with a ``text`` field, or pre-tokenised CoNLL
+(one word per line, first column). Raw text is split into words with character offsets; the model
+predicts one tag per *word* (sub-tokens are never exposed), tags are repaired the way
+``aggregation_strategy="simple"`` reads them (a stray ``I-X`` opens an entity), and consecutive words
+of one entity become one span with offsets into the input line — ``prucalopride``, not
+``pr ##uc ##alo ##pri ##de``.
+
+Bad lines (not UTF-8, not JSON, no ``text``) are reported with their line number and skipped; the
+rest of the input is still processed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bench.data.brat import tokenize
+from bench.data.schemes import tags_to_spans
+from bench.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MODEL_INFO_FILE = "nerbench_model.json"
+FORMATS = ("text", "jsonl", "conll")
+
+
+@dataclass
+class Doc:
+    """One input unit: its line number, text and words with their character offsets."""
+
+    line: int
+    text: str
+    words: list[str]
+    offsets: list[tuple[int, int]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ReadReport:
+    docs: list[Doc]
+    skipped: list[tuple[int, str]]
+    """``(line, reason)`` of every input line that could not be used."""
+
+
+def _decode(raw: bytes, line: int, skipped: list[tuple[int, str]]) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        skipped.append((line, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"))
+        return None
+
+
+def doc_from_text(text: str, line: int = 1, meta: dict[str, Any] | None = None) -> Doc:
+    offsets = tokenize(text)
+    return Doc(line, text, [text[s:e] for s, e in offsets], offsets, meta or {})
+
+
+def read_input(lines: Iterable[bytes], fmt: str) -> ReadReport:
+    """Parse raw input lines (bytes, so one bad line cannot stop the rest) into documents."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown input format {fmt!r} (use {', '.join(FORMATS)})")
+    docs: list[Doc] = []
+    skipped: list[tuple[int, str]] = []
+    words: list[str] = []
+    start = 0
+    for lineno, raw in enumerate(lines, start=1):
+        text = _decode(raw.rstrip(b"\r\n"), lineno, skipped)
+        if text is None:
+            continue
+        if fmt == "conll":
+            if not text.strip():
+                if words:
+                    docs.append(_conll_doc(words, start))
+                words = []
+                continue
+            if text.startswith("-DOCSTART-"):
+                continue
+            if not words:
+                start = lineno
+            words.append(text.split()[0])
+            continue
+        if not text.strip():
+            skipped.append((lineno, "empty line"))
+            continue
+        if fmt == "text":
+            docs.append(doc_from_text(text, lineno))
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            skipped.append((lineno, f"not valid JSON: {exc.msg}"))
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+            skipped.append((lineno, "no string field 'text'"))
+            continue
+        docs.append(doc_from_text(obj["text"], lineno, {k: v for k, v in obj.items() if k != "text"}))
+    if fmt == "conll" and words:
+        docs.append(_conll_doc(words, start))
+    return ReadReport(docs, skipped)
+
+
+def _conll_doc(words: list[str], line: int) -> Doc:
+    """Pre-tokenised words joined by single spaces, so offsets still slice the text exactly."""
+    offsets, pos = [], 0
+    for w in words:
+        offsets.append((pos, pos + len(w)))
+        pos += len(w) + 1
+    return Doc(line, " ".join(words), list(words), offsets)
+
+
+def entities(doc: Doc, tags: Sequence[str], scores: Sequence[float | None]) -> list[dict[str, Any]]:
+    """Merge word tags into entity spans; the score is the mean of the entity's word scores.
+
+    >>> d = doc_from_text("Take prucalopride daily")
+    >>> entities(d, ["O", "B-DRUG", "O"], [0.9, 0.8, 0.99])
+    [{'text': 'prucalopride', 'type': 'DRUG', 'start': 5, 'end': 17, 'score': 0.8}]
+    """
+    out = []
+    for etype, i, j in tags_to_spans(tags):
+        start, end = doc.offsets[i][0], doc.offsets[j - 1][1]
+        vals = [s for s in scores[i:j] if s is not None]
+        score = round(sum(vals) / len(vals), 6) if vals else None
+        out.append({"text": doc.text[start:end], "type": etype, "start": start, "end": end, "score": score})
+    return out
+
+
+# --------------------------------------------------------------------------- predictors
+
+
+class Predictor(Protocol):
+    kind: str
+    labels: list[str]
+
+    def tag(self, docs: Sequence[Sequence[str]]) -> list[tuple[list[str], list[float | None]]]: ...
+
+
+class TransformerPredictor:
+    """Batched, length-sorted, windowed word tagging with per-word probabilities."""
+
+    kind = "transformer"
+
+    def __init__(self, model_dir: Path, *, device: str = "auto", batch_size: int = 64) -> None:
+        from bench.finetune import load_trained
+
+        self.loaded = load_trained(model_dir, device=device)
+        self.labels = self.loaded.labels
+        self.batch_size = batch_size
+
+    def tag(self, docs: Sequence[Sequence[str]]) -> list[tuple[list[str], list[float | None]]]:
+        import torch
+
+        from bench.align import encode_batch, first_subtoken_positions
+        from bench.finetune import _autocast, collate
+
+        lm = self.loaded
+        encoded = encode_batch(lm.tokenizer, [list(d) for d in docs], max_length=lm.max_length, stride=lm.stride)
+        tags = [["O"] * e.n_words for e in encoded]
+        scores: list[list[float | None]] = [[None] * e.n_words for e in encoded]
+        items = [(len(w), k, w) for k, e in enumerate(encoded) for w in e.windows if any(x is not None for x in w.word_ids)]
+        items.sort(key=lambda t: t[0])
+        pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+        with torch.inference_mode():
+            for b in range(0, len(items), self.batch_size):
+                chunk = items[b : b + self.batch_size]
+                batch = collate([w.input_ids for _, _, w in chunk], None, pad_id=pad, device=lm.device)
+                with _autocast(lm.device, lm.precision):
+                    logits = lm.model(**batch).logits
+                probs = logits.float().softmax(-1)
+                best_p, best = probs.max(-1)
+                best_l, best_pl = best.cpu().tolist(), best_p.cpu().tolist()
+                for row, (_, k, w) in enumerate(chunk):
+                    for word, pos in first_subtoken_positions(w).items():
+                        tags[k][word] = self.labels[best_l[row][pos]]
+                        scores[k][word] = float(best_pl[row][pos])
+        return list(zip(tags, scores))
+
+
+class CrfPredictor:
+    """The CRF baseline; a word's score is its marginal probability of the predicted tag."""
+
+    kind = "crf"
+
+    def __init__(self, model_dir: Path) -> None:
+        from baselines.crf import CrfModel
+
+        self.model = CrfModel.load(model_dir)
+        self.labels = list(self.model.labels)
+
+    def tag(self, docs: Sequence[Sequence[str]]) -> list[tuple[list[str], list[float | None]]]:
+        tags, marginals = self.model.predict_with_marginals([list(d) for d in docs])
+        return [
+            (t, [float(m[i][tag]) for i, tag in enumerate(t)]) for t, m in zip(tags, marginals)
+        ]
+
+
+def load_predictor(model_dir: str | Path, *, device: str = "auto", batch_size: int = 64) -> Predictor:
+    """A predictor for a model folder written by nerbench; its ``nerbench_model.json`` says which kind."""
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise ConfigError(f"{path}: model directory not found")
+    info_file = path / MODEL_INFO_FILE
+    if not info_file.is_file():
+        if (path / "config.json").is_file():
+            return TransformerPredictor(path, device=device, batch_size=batch_size)
+        raise ConfigError(f"{path}: no {MODEL_INFO_FILE} and no config.json: not a model saved by nerbench")
+    try:
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{info_file}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    kind = info.get("kind")
+    if not info.get("labels"):
+        raise ConfigError(f"{info_file}: the model directory has no labels (expected a 'labels' list)")
+    if kind == "crf":
+        return CrfPredictor(path)
+    if kind == "transformer":
+        return TransformerPredictor(path, device=device, batch_size=batch_size)
+    raise ConfigError(f"{info_file}: unknown model kind {kind!r} (expected 'crf' or 'transformer')")
+
+
+def predict_docs(
+    predictor: Predictor, docs: Sequence[Doc]
+) -> tuple[list[list[str]], list[list[dict[str, Any]]], float]:
+    """Word tags and entity spans for every document, plus the seconds it took."""
+    t0 = time.perf_counter()
+    tagged = predictor.tag([d.words for d in docs]) if docs else []
+    ents = [entities(d, t, s) for d, (t, s) in zip(docs, tagged)]
+    return [t for t, _ in tagged], ents, time.perf_counter() - t0
+
+
+def format_output(
+    docs: Sequence[Doc], tags: Sequence[list[str]], ents: Sequence[list[dict[str, Any]]], fmt: str
+) -> Iterable[str]:
+    """JSONL (one object per input document, entities in character offsets) or CoNLL (word, tag)."""
+    if fmt == "conll":
+        for d, t in zip(docs, tags):
+            for w, tag in zip(d.words, t):
+                yield f"{w}\t{tag}\n"
+            yield "\n"
+        return
+    for d, e in zip(docs, ents):
+        yield json.dumps({**d.meta, "line": d.line, "text": d.text, "entities": e}, ensure_ascii=False) + "\n"
