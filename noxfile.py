@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nox
 
@@ -68,8 +69,9 @@ def regression(session: nox.Session) -> None:
 def microbench(session: nox.Session) -> None:
     """pytest-benchmark micro-benchmarks; pass --benchmark-compare=NNNN to compare two revisions."""
     install(session)
-    session.run("pytest", "tests", "-p", "no:doctest", "-k", "bench_", *BENCHMARK_FLAGS, *session.posargs,
-                env=offline_env())
+    files = sorted(str(p) for p in Path("tests").glob("bench_*.py"))
+    session.run("pytest", *files, "-p", "no:doctest", "--override-ini=addopts=", *BENCHMARK_FLAGS,
+                *session.posargs, env=offline_env())
 
 
 @nox.session(default=False)

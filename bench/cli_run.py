@@ -191,6 +191,7 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", default="-", help="input file, or - for standard input (default)")
     p.add_argument("--format", default="text", choices=["text", "jsonl", "conll"],
                    help="input: text (one document per line), jsonl (a 'text' field), conll (word per line)")
+    p.add_argument("--pos-column", type=int, help="CoNLL input: column with POS tags (CRFs trained with POS)")
     p.add_argument("--output", default="-", help="output file, or - for standard output")
     p.add_argument("--output-format", choices=["jsonl", "conll"], help="default: conll for conll input, else jsonl")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -214,7 +215,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise ConfigError(f"{path}: input file not found")
         lines = path.read_bytes().splitlines()
-    report = read_input(lines, args.format)
+    report = read_input(lines, args.format, pos_column=args.pos_column)
     for line, why in report.skipped:
         print(f"{args.input}:{line}: skipped: {why}", file=sys.stderr)
     tags, ents, seconds = predict_docs(predictor, report.docs)

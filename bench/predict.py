@@ -41,6 +41,7 @@ class Doc:
     words: list[str]
     offsets: list[tuple[int, int]]
     meta: dict[str, Any] = field(default_factory=dict)
+    pos: list[str] | None = None
 
 
 @dataclass
@@ -63,13 +64,17 @@ def doc_from_text(text: str, line: int = 1, meta: dict[str, Any] | None = None) 
     return Doc(line, text, [text[s:e] for s, e in offsets], offsets, meta or {})
 
 
-def read_input(lines: Iterable[bytes], fmt: str) -> ReadReport:
-    """Parse raw input lines (bytes, so one bad line cannot stop the rest) into documents."""
+def read_input(lines: Iterable[bytes], fmt: str, *, pos_column: int | None = None) -> ReadReport:
+    """Parse raw input lines (bytes, so one bad line cannot stop the rest) into documents.
+
+    For CoNLL input, ``pos_column`` names the column holding POS tags (for CRFs trained with POS).
+    """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown input format {fmt!r} (use {', '.join(FORMATS)})")
     docs: list[Doc] = []
     skipped: list[tuple[int, str]] = []
     words: list[str] = []
+    pos: list[str] = []
     start = 0
     for lineno, raw in enumerate(lines, start=1):
         text = _decode(raw.rstrip(b"\r\n"), lineno, skipped)
@@ -78,14 +83,20 @@ def read_input(lines: Iterable[bytes], fmt: str) -> ReadReport:
         if fmt == "conll":
             if not text.strip():
                 if words:
-                    docs.append(_conll_doc(words, start))
-                words = []
+                    docs.append(_conll_doc(words, start, pos if pos_column is not None else None))
+                words, pos = [], []
                 continue
             if text.startswith("-DOCSTART-"):
                 continue
+            cols = text.split()
+            if pos_column is not None and len(cols) <= pos_column:
+                skipped.append((lineno, f"no POS column {pos_column} (found {len(cols)} columns)"))
+                continue
             if not words:
                 start = lineno
-            words.append(text.split()[0])
+            words.append(cols[0])
+            if pos_column is not None:
+                pos.append(cols[pos_column])
             continue
         if not text.strip():
             skipped.append((lineno, "empty line"))
@@ -103,17 +114,17 @@ def read_input(lines: Iterable[bytes], fmt: str) -> ReadReport:
             continue
         docs.append(doc_from_text(obj["text"], lineno, {k: v for k, v in obj.items() if k != "text"}))
     if fmt == "conll" and words:
-        docs.append(_conll_doc(words, start))
+        docs.append(_conll_doc(words, start, pos if pos_column is not None else None))
     return ReadReport(docs, skipped)
 
 
-def _conll_doc(words: list[str], line: int) -> Doc:
+def _conll_doc(words: list[str], line: int, pos: list[str] | None = None) -> Doc:
     """Pre-tokenised words joined by single spaces, so offsets still slice the text exactly."""
-    offsets, pos = [], 0
+    offsets, at = [], 0
     for w in words:
-        offsets.append((pos, pos + len(w)))
-        pos += len(w) + 1
-    return Doc(line, " ".join(words), list(words), offsets)
+        offsets.append((at, at + len(w)))
+        at += len(w) + 1
+    return Doc(line, " ".join(words), list(words), offsets, pos=list(pos) if pos is not None else None)
 
 
 def entities(doc: Doc, tags: Sequence[str], scores: Sequence[float | None]) -> list[dict[str, Any]]:
@@ -193,12 +204,16 @@ class CrfPredictor:
 
         self.model = CrfModel.load(model_dir)
         self.labels = list(self.model.labels)
+        self.pos: list[list[str] | None] | None = None
+        """POS per document, set by the caller when the model uses POS features (CoNLL input)."""
 
     def tag(self, docs: Sequence[Sequence[str]]) -> list[tuple[list[str], list[float | None]]]:
-        tags, marginals = self.model.predict_with_marginals([list(d) for d in docs])
-        return [
-            (t, [float(m[i][tag]) for i, tag in enumerate(t)]) for t, m in zip(tags, marginals)
-        ]
+        if self.model.uses_pos and (self.pos is None or any(p is None for p in self.pos)):
+            raise ConfigError(
+                "this CRF was trained with POS features: give CoNLL input with a POS column "
+                "(--format conll --pos-column N), or train it with params.use_pos = false"
+            )
+        return [(t, list(s)) for t, s in self.model.predict_with_scores([list(d) for d in docs], pos=self.pos)]
 
 
 def load_predictor(model_dir: str | Path, *, device: str = "auto", batch_size: int = 64) -> Predictor:
@@ -230,6 +245,8 @@ def predict_docs(
 ) -> tuple[list[list[str]], list[list[dict[str, Any]]], float]:
     """Word tags and entity spans for every document, plus the seconds it took."""
     t0 = time.perf_counter()
+    if isinstance(predictor, CrfPredictor):
+        predictor.pos = [d.pos for d in docs]
     tagged = predictor.tag([d.words for d in docs]) if docs else []
     ents = [entities(d, t, s) for d, (t, s) in zip(docs, tagged)]
     return [t for t, _ in tagged], ents, time.perf_counter() - t0
