@@ -19,6 +19,8 @@ from typing import Any
 from bench.errors import NerbenchError
 
 SCHEMA_VERSION = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 FLOAT_DIGITS = 6
 
 REQUIRED_KEYS = (
@@ -65,6 +67,7 @@ def atomic_write_text(path: Path, text: str) -> None:
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644 & ~_UMASK)  # mkstemp creates 0600; results are meant to be shared
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):

