@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -117,6 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     root = logging.getLogger()
     root.addHandler(console)
     root.setLevel(logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules or args.command in ("run", "predict"):
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # the CLI draws its own progress
+        except ImportError:
+            pass
     try:
         return int(args.func(args) or 0)
     except NerbenchError as exc:
