@@ -120,7 +120,7 @@ def compare(reference: list[dict[str, Any]], current: list[dict[str, Any]]) -> l
 
 def _key_difference(ref: GroupKey, cur: GroupKey) -> str:
     names = ("task", "task version", "data fingerprint", "system", "system config", "split")
-    diffs = [f"{n} {a[:12]} -> {b[:12]}" for n, a, b in zip(names, ref, cur) if a != b]
+    diffs = [f"{n} {a[:12]} -> {b[:12]}" for n, a, b in zip(names, ref, cur, strict=False) if a != b]
     return "; ".join(diffs)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -191,7 +190,7 @@ class TransformerPredictor:
                     for word, pos in first_subtoken_positions(w).items():
                         tags[k][word] = self.labels[best_l[row][pos]]
                         scores[k][word] = float(best_pl[row][pos])
-        return list(zip(tags, scores))
+        return list(zip(tags, scores, strict=False))
 
 
 class CrfPredictor:
@@ -248,7 +247,7 @@ def predict_docs(
     if isinstance(predictor, CrfPredictor):
         predictor.pos = [d.pos for d in docs]
     tagged = predictor.tag([d.words for d in docs]) if docs else []
-    ents = [entities(d, t, s) for d, (t, s) in zip(docs, tagged)]
+    ents = [entities(d, t, s) for d, (t, s) in zip(docs, tagged, strict=False)]
     return [t for t, _ in tagged], ents, time.perf_counter() - t0
 
 
@@ -257,10 +256,10 @@ def format_output(
 ) -> Iterable[str]:
     """JSONL (one object per input document, entities in character offsets) or CoNLL (word, tag)."""
     if fmt == "conll":
-        for d, t in zip(docs, tags):
-            for w, tag in zip(d.words, t):
+        for d, t in zip(docs, tags, strict=False):
+            for w, tag in zip(d.words, t, strict=False):
                 yield f"{w}\t{tag}\n"
             yield "\n"
         return
-    for d, e in zip(docs, ents):
+    for d, e in zip(docs, ents, strict=False):
         yield json.dumps({**d.meta, "line": d.line, "text": d.text, "entities": e}, ensure_ascii=False) + "\n"

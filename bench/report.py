@@ -158,7 +158,7 @@ def render_cost(rows: list[dict[str, Any]], groups: list[Group]) -> list[str]:
         "| system | device | train time (s) | train tokens/s | predict sentences/s | peak GPU MiB | energy (Wh) | peak RSS MiB |",
         "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
-    for r, g in zip(rows, groups):
+    for r, g in zip(rows, groups, strict=False):
         device = dig(g.results[0], "training.device") or dig(g.results[0], "cost.device") or "cpu"
         gpu = dig(g.results[0], "cost.gpu.name")
         lines.append(

@@ -49,7 +49,7 @@ def score_split(
     }
     if task.span_scoring and sentences and sentences[0].entities is not None:
         gold_spans = [list(s.entities or ()) for s in sentences]
-        pred_spans = [predicted_entities(s, p) for s, p in zip(sentences, pred)]
+        pred_spans = [predicted_entities(s, p) for s, p in zip(sentences, pred, strict=False)]
         out["spans"] = metrics.score_spans(gold_spans, pred_spans, texts=[s.text for s in sentences])
         out["spans"]["rule"] = task.span_scoring
     counts = [list(c) for c in metrics.sentence_counts(gold, pred)]

@@ -56,7 +56,7 @@ def main() -> int:
 
     same = 0
     diffs = []
-    for text, a, b in zip(texts, ours, theirs):
+    for text, a, b in zip(texts, ours, theirs, strict=False):
         ea = sorted((e["type"], e["start"], e["end"]) for e in a)
         eb = sorted((e["entity_group"], int(e["start"]), int(e["end"])) for e in b)
         if ea == eb:

@@ -66,7 +66,7 @@ def test_transformer_predict_agrees_with_pipeline(trained_dir: Path) -> None:
     _, ours, _ = predict_docs(predictor, docs)
     nlp = pipeline("token-classification", model=str(trained_dir), aggregation_strategy="simple", device=-1)
     theirs = nlp(texts)
-    for text, a, b in zip(texts, ours, theirs):
+    for text, a, b in zip(texts, ours, theirs, strict=False):
         for e in a:
             assert text[e["start"] : e["end"]] == e["text"]
         assert sorted((e["type"], e["start"], e["end"]) for e in a) == sorted(

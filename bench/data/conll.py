@@ -114,7 +114,7 @@ def read_conll_file(
     iob2, detected = to_iob2([s[2] for s in sentences_raw], scheme=scheme)
     notes: list[str] = []
     if detected != "IOB2":
-        changed = sum(a != b for s, new in zip(sentences_raw, iob2) for a, b in zip(s[2], new))
+        changed = sum(a != b for s, new in zip(sentences_raw, iob2, strict=False) for a, b in zip(s[2], new, strict=False))
         notes.append(f"{path.name}: tags are {detected}; converted to IOB2 ({changed} tags changed)")
         log.warning(notes[-1])
     if docs_seen:
@@ -128,7 +128,7 @@ def read_conll_file(
             doc_id=doc,
             pos=tuple(p) if p is not None else None,
         )
-        for (line, toks, _, p, doc), new in zip(sentences_raw, iob2)
+        for (line, toks, _, p, doc), new in zip(sentences_raw, iob2, strict=False)
     ]
     return sents, notes
 

@@ -12,7 +12,6 @@ names it accepts so a typo'd key is rejected before any file is opened.
 from __future__ import annotations
 
 import importlib
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path

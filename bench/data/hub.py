@@ -65,7 +65,7 @@ def rows_to_sentences(
     if scheme != "IOB2":
         log.warning("%s: tags are %s; converted to IOB2", where, scheme)
     out = []
-    for i, ((tokens, _), tags) in enumerate(zip(raw, iob2)):
+    for i, ((tokens, _), tags) in enumerate(zip(raw, iob2, strict=False)):
         pos = None
         if pos_field:
             pos = tuple(str(p) for p in rows[i][pos_field])
