@@ -52,8 +52,9 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def environment(*, gpu: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The environment block of a result; ``gpu`` comes from the sampler that measured the run."""
+def environment(*, gpu: dict[str, Any] | None = None, git: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The environment block of a result; ``gpu`` comes from the sampler that measured the run and
+    ``git`` from when the run started (the checkout may move while a long run goes on)."""
     torch_info: dict[str, Any] = {}
     try:
         import torch
@@ -71,7 +72,7 @@ def environment(*, gpu: dict[str, Any] | None = None) -> dict[str, Any]:
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "packages": package_versions(),
-        "git": git_state(),
+        "git": git if git is not None else git_state(),
         "torch": torch_info,
         "gpu": gpu,
     }

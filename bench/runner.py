@@ -176,6 +176,7 @@ def run_cell(
     from bench.systems import train_system
 
     started = datetime.now(UTC).isoformat(timespec="seconds")
+    git = envmod.git_state()  # the code that trains is the code checked out now
     params = dict(cell.params)
     limits = {k: params.pop(k) for k in RUNNER_PARAMS if k in params}
     train = _limit(data.sentences("train"), limits.get("max_train_sentences"))
@@ -228,7 +229,7 @@ def run_cell(
                 "words_per_second": n_tokens / predict_seconds if predict_seconds > 0 else None,
             },
             "cost": {**trained.cost, "train_wall_seconds": train_wall},
-            "environment": envmod.environment(gpu=trained.cost.get("gpu")),
+            "environment": envmod.environment(gpu=trained.cost.get("gpu"), git=git),
             "timestamps": {"started": started, "finished": datetime.now(UTC).isoformat(timespec="seconds")},
             "data_warnings": data.warnings,
         }
