@@ -28,6 +28,7 @@ from typing import Any
 
 from bench.data.formats import register_format
 from bench.data.schemes import tags_to_spans
+from bench.data.textio import read_utf8
 from bench.data.types import Entity, Sentence, SplitData
 from bench.errors import ConfigError, DataFormatError
 
@@ -248,26 +249,6 @@ def bio_to_entities(offsets: Sequence[Span], tags: Sequence[str], text: str) -> 
 # ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
-
-
-def read_utf8(path: Path) -> str:
-    """Whole file as text; missing, empty or non-UTF-8 files are errors naming the file and line.
-
-    Unlike the CoNLL reader a BOM is kept: BRAT offsets count every character of the ``.txt``.
-    """
-    if not path.is_file():
-        raise DataFormatError(path, None, "file not found")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DataFormatError(
-            path, line, f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at byte offset {exc.start}"
-        ) from None
-    if not text.strip("\ufeff \t\r\n"):
-        raise DataFormatError(path, None, "file is empty")
-    return text
 
 
 @dataclass(frozen=True, slots=True)

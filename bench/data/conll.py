@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.data.formats import register_format
 from bench.data.schemes import TagError, split_tag, to_iob2
+from bench.data.textio import read_utf8
 from bench.data.types import Sentence, SplitData
 from bench.errors import DataFormatError
 
@@ -23,20 +24,8 @@ DOCSTART = "-DOCSTART-"
 
 
 def read_text(path: Path) -> str:
-    """Read a UTF-8 file; undecodable bytes are an error naming the line and byte offset."""
-    if not path.is_file():
-        raise DataFormatError(path, None, "file not found")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DataFormatError(
-            path, line, f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}"
-        ) from None
-    if not text.strip():
-        raise DataFormatError(path, None, "file is empty")
-    return text.lstrip("\ufeff")
+    """A UTF-8 file's text without its BOM; missing, empty or undecodable files are errors."""
+    return read_utf8(path).lstrip("\ufeff")
 
 
 def read_conll_file(
