@@ -42,6 +42,25 @@ def _log_to_file(path: Path) -> None:
     logging.getLogger().addHandler(handler)
 
 
+def preflight_models(cells: list[Any]) -> None:
+    """Fail before any cell runs when a transformer's weights cannot be found (e.g. hub ids offline)."""
+    from bench.errors import ConfigError
+    from bench.models import load_config, resolve_model
+
+    problems = []
+    for model in sorted({c.spec.model for c in cells if c.spec.kind == "transformer" and c.spec.model}):
+        try:
+            load_config(resolve_model(model))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError(
+            "model weights not available, nothing was run:\n  " + "\n  ".join(problems)
+            + "\n(give a local Hugging Face directory as the system's model, or run with hub access; "
+            "--system selects the systems that are available)"
+        )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -82,6 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         Console().print(table)
         return 0
 
+    preflight_models(cells)
     log_file = args.log_file or Path("runs") / f"{suite.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
     _log_to_file(log_file)
     log.info("suite %s: %d cells (shard %d/%d); log %s", suite.name, len(cells), k, n, log_file)

@@ -172,3 +172,14 @@ def test_kill_9_mid_suite_then_rerun_completes_exactly_once(data_dir: Path, tmp_
     results = [r for _, r in iter_results(out / "raw")]  # validates every file
     keys = [(r["task"]["name"], r["system"]["name"], r["seed"], r["split"]) for r in results]
     assert len(keys) == len(set(keys)) == 2 * 3 * 2
+
+
+def test_missing_model_weights_fail_fast(setup: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    setup["suite"].write_text(SUITE.replace("TASK", "tiny").replace('systems = ["crf", "crf-strong"]',
+                              'systems = ["crf", "bert"]') + '\n[system.bert]\nkind = "transformer"\nmodel = "nobody/no-such-model"\n')
+    assert run(setup) == 2
+    err = capsys.readouterr().err
+    assert "nothing was run" in err and "nobody/no-such-model" in err
+    assert not (setup["out"] / "raw").exists()
