@@ -285,6 +285,7 @@ def plot(results: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     written: list[Path] = []
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -298,12 +299,18 @@ def plot(results: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
         for r in rows:
             if r["train_seconds_mean"] is None or r["strict_f1_mean"] is None:
                 continue
-            ax.scatter(r["train_seconds_mean"], r["strict_f1_mean"], marker="s" if r["kind"] == "crf" else "o")
+            err = None
+            if r["ci_low"] is not None and r["ci_high"] is not None:
+                err = [[max(0.0, r["strict_f1_mean"] - r["ci_low"])], [max(0.0, r["ci_high"] - r["strict_f1_mean"])]]
+            ax.errorbar(r["train_seconds_mean"], r["strict_f1_mean"], yerr=err, capsize=3,
+                        marker="s" if r["kind"] == "crf" else "o", linestyle="none")
             ax.annotate(r["system"], (r["train_seconds_mean"], r["strict_f1_mean"]),
                         textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.set_xscale("log")
-        ax.set_xlabel("training wall time (s, log)")
-        ax.set_ylabel("test strict F1")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.margins(x=0.3, y=0.15)
+        ax.set_xlabel("training wall time (s, log scale)")
+        ax.set_ylabel("test strict F1 (95% CI)")
         ax.set_title(f"{task}: F1 vs training cost")
         ax.grid(alpha=0.3)
         fig.tight_layout()
