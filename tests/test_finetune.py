@@ -320,10 +320,9 @@ def _ddp_worker(rank: int, world: int, port: int, model_dir: str, out: str, resu
 def test_ddp_two_cpu_processes_on_gloo(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch.multiprocessing as mp
 
-    # Spawned workers unpickle ``tests.test_finetune._ddp_worker``: the repository root must be
-    # importable for them even when pytest runs from a console script (as under nox).
-    repo = str(Path(__file__).resolve().parent.parent)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])))
+    # Spawned workers unpickle ``tests.test_finetune._ddp_worker`` and start from the parent's
+    # sys.path: the repository root must be on it even when pytest runs as a console script (nox).
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
     out, results = tmp_path / "model", tmp_path / "results"
     results.mkdir()
     mp.spawn(
