@@ -46,6 +46,7 @@ import sklearn_crfsuite
 
 from bench.data.types import Sentence
 from bench.errors import ConfigError, NerbenchError
+from bench.metrics import strict_f1
 
 log = logging.getLogger(__name__)
 
@@ -757,14 +758,6 @@ def _train_prepared(prep: _Prepared, config: CrfConfig, *, dev: Sequence[Sentenc
         stats.attributes, f", dev strict F1 {stats.dev_f1:.4f}" if stats.dev_f1 is not None else "",
     )
     return model
-
-
-def strict_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> float:
-    """Entity-level strict IOB2 micro F1 (seqeval ``mode="strict", scheme=IOB2``) — the main score."""
-    from seqeval.metrics import f1_score
-    from seqeval.scheme import IOB2
-
-    return float(f1_score([list(g) for g in gold], [list(p) for p in pred], mode="strict", scheme=IOB2))
 
 
 def search_crf(

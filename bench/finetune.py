@@ -42,6 +42,7 @@ from bench.align import (
 from bench.data.types import Sentence
 from bench.errors import ConfigError
 from bench.gpu import GpuSampler
+from bench.metrics import strict_f1
 from bench.models import ModelSpec, load_for_training, model_max_length
 
 log = logging.getLogger(__name__)
@@ -567,14 +568,6 @@ def predict_words(
         "batch_size": batch_size,
     }
     return tags, stats
-
-
-def strict_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> float:
-    """Entity-level micro F1, seqeval strict mode with IOB2 (the benchmark's main score)."""
-    from seqeval.metrics import f1_score
-    from seqeval.scheme import IOB2
-
-    return float(f1_score([list(g) for g in gold], [list(p) for p in pred], mode="strict", scheme=IOB2))
 
 
 # --------------------------------------------------------------------------- training
