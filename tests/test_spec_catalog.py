@@ -144,3 +144,22 @@ def test_shipped_suites_load() -> None:
         suite = load_suite_file(f)
         for t in suite.tasks:
             cat.get(t)
+
+
+def test_wheel_ships_task_and_suite_files(tmp_path: Path) -> None:
+    """A non-editable install must find the shipped tasks: they travel in the wheel as bench/_tasks."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from .conftest import REPO
+
+    pytest.importorskip("setuptools")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+        check=True, capture_output=True, timeout=300,
+    )
+    (wheel,) = tmp_path.glob("nerbench-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"bench/_tasks/conll2003.toml", "bench/_tasks/suites/default.toml", "bench/data/conll.py",
+            "baselines/crf.py"} <= names
