@@ -24,6 +24,7 @@ from bench.data.schemes import invalid_iob2
 from bench.errors import ConfigError, DataFormatError
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "ade"
+FILE = "tiny-drug-ae.rel"  # invented rows in the DRUG-AE.rel format
 SPLITS = {"train": "train", "dev": "dev", "test": "test"}
 
 
@@ -36,13 +37,13 @@ def by_text(out: dict, text: str):  # noqa: ANN201
 
 
 def test_fixture_is_deduplicated_merged_and_tagged() -> None:
-    out = read_ade(FIXTURE, SPLITS, {})
+    out = read_ade(FIXTURE, SPLITS, {"file": FILE})
     assert list(out) == ["train", "dev", "test"]
     sents = all_sentences(out)
     assert len(sents) == 11  # 14 rows, 11 unique (PMID, sentence)
     lith = by_text(out, "Lithium caused tremor and polyuria.")
     assert lith.doc_id == "1003"
-    assert lith.source == f"{FIXTURE / 'DRUG-AE.rel'}:5"
+    assert lith.source == f"{FIXTURE / FILE}:5"
     assert [(e.type, e.text) for e in lith.entities] == [
         ("DRUG", "Lithium"),
         ("EFFECT", "tremor"),
@@ -54,12 +55,12 @@ def test_fixture_is_deduplicated_merged_and_tagged() -> None:
             ((start, end),) = e.fragments
             assert s.text[start:end] == e.text
         assert invalid_iob2(s.tags) is None
-    assert all(sd.files == [str(FIXTURE / "DRUG-AE.rel")] for sd in out.values())
+    assert all(sd.files == [str(FIXTURE / FILE)] for sd in out.values())
     assert get_format("ade").read is read_ade
 
 
 def test_repeated_mention_is_placed_by_abstract_offsets() -> None:
-    out = read_ade(FIXTURE, SPLITS, {})
+    out = read_ade(FIXTURE, SPLITS, {"file": FILE})
     s = by_text(out, "A rash recurred after aspirin, and the rash persisted.")
     assert [(e.type, e.fragments) for e in s.entities] == [
         ("EFFECT", ((2, 6),)),
@@ -72,7 +73,7 @@ def test_repeated_mention_is_placed_by_abstract_offsets() -> None:
 
 
 def test_nested_spans_longest_wins_and_is_counted() -> None:
-    out = read_ade(FIXTURE, SPLITS, {})
+    out = read_ade(FIXTURE, SPLITS, {"file": FILE})
     s = by_text(out, "Carbamazepine toxicity developed after a dose change.")
     assert [(e.type, e.text) for e in s.entities] == [
         ("DRUG", "Carbamazepine"),
@@ -81,19 +82,19 @@ def test_nested_spans_longest_wins_and_is_counted() -> None:
     assert s.tags[:3] == ("B-EFFECT", "I-EFFECT", "O")
     assert sum(sd.stats["bio_overlaps_dropped"] for sd in out.values()) == 1
     notes = "\n".join(n for sd in out.values() for n in sd.notes)
-    assert "DRUG-AE.rel:4: DRUG 'Carbamazepine' nested in EFFECT 'Carbamazepine toxicity'" in notes
+    assert f"{FILE}:4: DRUG 'Carbamazepine' nested in EFFECT 'Carbamazepine toxicity'" in notes
 
 
 def test_word_split_at_mention_boundary() -> None:
-    out = read_ade(FIXTURE, SPLITS, {})
+    out = read_ade(FIXTURE, SPLITS, {"file": FILE})
     s = by_text(out, "Cardiotoxicity of doxorubicin was fatal.")
     assert s.tokens[:2] == ("Cardio", "toxicity") and s.tags[:2] == ("O", "B-EFFECT")
     assert sum(sd.stats["tokens_split"] for sd in out.values()) == 1
 
 
 def test_split_is_by_pmid_deterministic_and_recorded() -> None:
-    a = read_ade(FIXTURE, SPLITS, {"seed": 13})
-    b = read_ade(FIXTURE, SPLITS, {"seed": 13})
+    a = read_ade(FIXTURE, SPLITS, {"seed": 13, "file": FILE})
+    b = read_ade(FIXTURE, SPLITS, {"seed": 13, "file": FILE})
     assert [[s.text for s in sd.sentences] for sd in a.values()] == [
         [s.text for s in sd.sentences] for sd in b.values()
     ]
@@ -111,24 +112,24 @@ def test_split_is_by_pmid_deterministic_and_recorded() -> None:
         assert f"pmid_sha256={digest}" in first
         assert f"{len(pmids[name])} PMIDs, {len(sd.sentences)} sentences" in first
         assert sd.stats["pmids"] == len(pmids[name])
-    others = [read_ade(FIXTURE, SPLITS, {"seed": seed}) for seed in range(5)]
+    others = [read_ade(FIXTURE, SPLITS, {"seed": seed, "file": FILE}) for seed in range(5)]
     assert len({tuple(sorted(s.doc_id for s in o["test"].sentences)) for o in others}) > 1
 
 
 def test_fractions_and_split_names_options() -> None:
-    out = read_ade(FIXTURE, {"a": "x", "b": "y"}, {"fractions": [0.5, 0.5], "seed": 1})
+    out = read_ade(FIXTURE, {"a": "x", "b": "y"}, {"fractions": [0.5, 0.5], "seed": 1, "file": FILE})
     assert list(out) == ["a", "b"]
     assert [len({s.doc_id for s in sd.sentences}) for sd in out.values()] == [5, 5]
     with pytest.raises(ConfigError, match="2 split names"):
-        read_ade(FIXTURE, {"a": "x", "b": "y"}, {})
+        read_ade(FIXTURE, {"a": "x", "b": "y"}, {"file": FILE})
 
 
 def test_types_option_renames() -> None:
-    out = read_ade(FIXTURE, SPLITS, {"types": {"DRUG": "Drug", "effect": "AE"}})
+    out = read_ade(FIXTURE, SPLITS, {"types": {"DRUG": "Drug", "effect": "AE"}, "file": FILE})
     assert {e.type for s in all_sentences(out) for e in s.entities} == {"Drug", "AE"}
     assert by_text(out, "Lithium caused tremor and polyuria.").tags[0] == "B-Drug"
     with pytest.raises(ConfigError, match="unknown key 'DOSE'"):
-        read_ade(FIXTURE, SPLITS, {"types": {"DOSE": "x"}})
+        read_ade(FIXTURE, SPLITS, {"types": {"DOSE": "x"}, "file": FILE})
 
 
 def test_sentence_text_shared_by_two_pmids_stays_in_one_split() -> None:
