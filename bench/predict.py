@@ -149,7 +149,9 @@ class Predictor(Protocol):
     kind: str
     labels: list[str]
 
-    def tag(self, docs: Sequence[Sequence[str]]) -> list[tuple[list[str], list[float | None]]]: ...
+    def tag(
+        self, docs: Sequence[Sequence[str]], *, pos: Sequence[Sequence[str] | None] | None = None
+    ) -> list[tuple[list[str], list[float | None]]]: ...
 
 
 class TransformerPredictor:
@@ -164,7 +166,10 @@ class TransformerPredictor:
         self.labels = self.loaded.labels
         self.batch_size = batch_size
 
-    def tag(self, docs: Sequence[Sequence[str]]) -> list[tuple[list[str], list[float | None]]]:
+    def tag(
+        self, docs: Sequence[Sequence[str]], *, pos: Sequence[Sequence[str] | None] | None = None
+    ) -> list[tuple[list[str], list[float | None]]]:
+        """``pos`` is accepted for a uniform interface; transformers do not use it."""
         import torch
 
         from bench.align import encode_batch, first_subtoken_positions
@@ -203,16 +208,16 @@ class CrfPredictor:
 
         self.model = CrfModel.load(model_dir)
         self.labels = list(self.model.labels)
-        self.pos: list[list[str] | None] | None = None
-        """POS per document, set by the caller when the model uses POS features (CoNLL input)."""
 
-    def tag(self, docs: Sequence[Sequence[str]]) -> list[tuple[list[str], list[float | None]]]:
-        if self.model.uses_pos and (self.pos is None or any(p is None for p in self.pos)):
+    def tag(
+        self, docs: Sequence[Sequence[str]], *, pos: Sequence[Sequence[str] | None] | None = None
+    ) -> list[tuple[list[str], list[float | None]]]:
+        if self.model.uses_pos and (pos is None or any(p is None for p in pos)):
             raise ConfigError(
                 "this CRF was trained with POS features: give CoNLL input with a POS column "
                 "(--format conll --pos-column N), or train it with params.use_pos = false"
             )
-        return [(t, list(s)) for t, s in self.model.predict_with_scores([list(d) for d in docs], pos=self.pos)]
+        return [(t, list(s)) for t, s in self.model.predict_with_scores([list(d) for d in docs], pos=pos)]
 
 
 def load_predictor(model_dir: str | Path, *, device: str = "auto", batch_size: int = 64) -> Predictor:
@@ -244,9 +249,7 @@ def predict_docs(
 ) -> tuple[list[list[str]], list[list[dict[str, Any]]], float]:
     """Word tags and entity spans for every document, plus the seconds it took."""
     t0 = time.perf_counter()
-    if isinstance(predictor, CrfPredictor):
-        predictor.pos = [d.pos for d in docs]
-    tagged = predictor.tag([d.words for d in docs]) if docs else []
+    tagged = predictor.tag([d.words for d in docs], pos=[d.pos for d in docs]) if docs else []
     ents = [entities(d, t, s) for d, (t, s) in zip(docs, tagged, strict=False)]
     return [t for t, _ in tagged], ents, time.perf_counter() - t0
 

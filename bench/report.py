@@ -62,6 +62,11 @@ class Group:
     def n(self) -> int:
         return len(self.results)
 
+    def per_type_f1(self, etype: str) -> float | None:
+        """Mean strict F1 of one entity type over the seeds."""
+        vals = [v for v in (dig(r, f"{PER_TYPE_PATH}.{etype}.f1") for r in self.results) if isinstance(v, (int, float))]
+        return statistics.fmean(vals) if vals else None
+
 
 def group_results(results: Sequence[dict[str, Any]]) -> dict[str, dict[str, list[Group]]]:
     """``{task: {split: [groups in report order]}}``."""
@@ -144,11 +149,7 @@ def render_leaderboard(rows: list[dict[str, Any]], *, official: bool) -> list[st
 def render_per_type(groups: list[Group], types: list[str]) -> list[str]:
     lines = ["| system | " + " | ".join(types) + " |", "|---|" + "--:|" * len(types)]
     for g in groups:
-        cells = []
-        for t in types:
-            vals = [dig(r, f"{PER_TYPE_PATH}.{t}.f1") for r in g.results]
-            vals = [v for v in vals if isinstance(v, (int, float))]
-            cells.append(_f(statistics.fmean(vals)) if vals else "–")
+        cells = [_f(g.per_type_f1(t)) for t in types]
         lines.append(f"| {g.system} | " + " | ".join(cells) + " |")
     return lines
 
@@ -322,11 +323,7 @@ def plot(results: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
             fig, ax = plt.subplots(figsize=(5.5, 3.8))
             width = 0.8 / max(len(groups), 1)
             for i, g in enumerate(groups):
-                vals = []
-                for t in types:
-                    v = [dig(r, f"{PER_TYPE_PATH}.{t}.f1") for r in g.results]
-                    v = [x for x in v if isinstance(x, (int, float))]
-                    vals.append(statistics.fmean(v) if v else 0.0)
+                vals = [g.per_type_f1(t) or 0.0 for t in types]
                 ax.bar([k + i * width for k in range(len(types))], vals, width=width, label=g.system)
             ax.set_xticks([k + width * (len(groups) - 1) / 2 for k in range(len(types))], types)
             ax.set_ylim(0, 1)
