@@ -27,6 +27,23 @@ def data_dir() -> Path:
     return d
 
 
+TINY_TASK = """\
+name = "tiny"
+version = "1"
+language = "en"
+domain = "test"
+entity_types = ["PER", "ORG", "LOC", "MISC"]
+scheme = "IOB2"
+licence = "written by the tests"
+
+[local]
+folder = "tiny"
+format = "conll"
+splits = { train = "train.txt", dev = "dev.txt", test = "test.txt" }
+options = { pos_column = 1 }
+"""
+"""A task file over :func:`conll_dir`'s folder (pass its parent as the data dir)."""
+
 CONLL_TINY = """\
 -DOCSTART- -X- O O
 

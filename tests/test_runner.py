@@ -17,23 +17,9 @@ from bench.results import iter_results
 from bench.runner import find_suite, parse_shard, plan, shard_cells
 from bench.spec import load_suite_file
 
-from .conftest import REPO
+from .conftest import REPO, TINY_TASK
 
-TASK = """\
-name = "tiny"
-version = "1"
-language = "en"
-domain = "test"
-entity_types = ["PER", "ORG", "LOC", "MISC"]
-scheme = "IOB2"
-licence = "written by the tests"
-
-[local]
-folder = "tiny"
-format = "conll"
-splits = { train = "train.txt", dev = "dev.txt", test = "test.txt" }
-options = { pos_column = 1 }
-"""
+TASK = TINY_TASK
 
 SUITE = """\
 name = "unit"

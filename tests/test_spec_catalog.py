@@ -10,27 +10,14 @@ from bench.errors import ConfigError, DataFormatError, DataNotFoundError
 from bench.registry import Registry
 from bench.spec import load_suite_file, load_task_file
 
-TASK = """\
-name = "tiny"
-version = "1"
-language = "en"
-domain = "test"
-entity_types = ["PER", "ORG", "LOC", "MISC"]
-scheme = "IOB2"
-licence = "written by the tests"
+from .conftest import TINY_TASK
 
-[local]
-folder = "tiny"
-format = "conll"
-splits = {{ train = "train.txt", dev = "dev.txt", test = "test.txt" }}
-options = {{ pos_column = 1 }}
-{extra}
-"""
+TASK = TINY_TASK
 
 
-def task_file(tmp_path: Path, extra: str = "", body: str | None = None) -> Path:
+def task_file(tmp_path: Path, body: str | None = None) -> Path:
     p = tmp_path / "tiny.toml"
-    p.write_text(body if body is not None else TASK.format(extra=extra), encoding="utf-8")
+    p.write_text(body if body is not None else TASK, encoding="utf-8")
     return p
 
 
@@ -44,22 +31,22 @@ def test_shipped_catalog_has_the_reference_tasks() -> None:
 
 
 def test_typo_key_is_rejected_with_suggestion(tmp_path: Path) -> None:
-    p = task_file(tmp_path, body=TASK.format(extra="").replace("entity_types", "entity_type"))
+    p = task_file(tmp_path, body=TASK.replace("entity_types", "entity_type"))
     with pytest.raises(ConfigError, match=r"tiny.toml: unknown key 'entity_type'; did you mean 'entity_types'"):
         load_task_file(p)
 
 
 def test_typo_in_nested_table(tmp_path: Path) -> None:
-    p = task_file(tmp_path, body=TASK.format(extra="").replace('format = "conll"', 'fromat = "conll"'))
+    p = task_file(tmp_path, body=TASK.replace('format = "conll"', 'fromat = "conll"'))
     with pytest.raises(ConfigError, match=r"unknown key 'local.fromat'; did you mean 'format'"):
         load_task_file(p)
 
 
 def test_wrong_type_and_missing_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'version' must be str"):
-        load_task_file(task_file(tmp_path, body=TASK.format(extra="").replace('version = "1"', "version = 1")))
+        load_task_file(task_file(tmp_path, body=TASK.replace('version = "1"', "version = 1")))
     with pytest.raises(ConfigError, match="missing required key 'licence'"):
-        load_task_file(task_file(tmp_path, body=TASK.format(extra="").replace('licence = "written by the tests"', "")))
+        load_task_file(task_file(tmp_path, body=TASK.replace('licence = "written by the tests"', "")))
 
 
 def test_bad_toml_syntax(tmp_path: Path) -> None:
@@ -68,7 +55,7 @@ def test_bad_toml_syntax(tmp_path: Path) -> None:
 
 
 def test_unknown_reader_option(tmp_path: Path, conll_dir: Path) -> None:
-    p = task_file(tmp_path, body=TASK.format(extra="").replace("pos_column = 1", "pos_colum = 1"))
+    p = task_file(tmp_path, body=TASK.replace("pos_column = 1", "pos_colum = 1"))
     with pytest.raises(ConfigError, match="unknown option.*pos_colum.*allowed: pos_column"):
         load_task_data(load_task_file(p), data_dir=conll_dir.parent)
 
@@ -88,7 +75,7 @@ def test_task_file_from_command_line_and_duplicate(tmp_path: Path) -> None:
     assert load_catalog([p]).get("tiny").origin == str(p)
     dup = tmp_path / "dup"
     dup.mkdir()
-    (dup / "conll.toml").write_text(TASK.format(extra="").replace('"tiny"', '"conll2003"', 1))
+    (dup / "conll.toml").write_text(TASK.replace('"tiny"', '"conll2003"', 1))
     with pytest.raises(ConfigError, match="'conll2003' is defined twice"):
         load_catalog([dup])
 
