@@ -274,6 +274,8 @@ class GpuSampler:
         try:
             import torch
 
+            if not torch.cuda.is_available():  # an uninitialised CUDA reports zeros, not a measurement
+                return {"torch_max_memory_allocated_mb": None, "torch_max_memory_reserved_mb": None}
             return {
                 "torch_max_memory_allocated_mb": torch.cuda.max_memory_allocated(self._cuda_index) / MB,
                 "torch_max_memory_reserved_mb": torch.cuda.max_memory_reserved(self._cuda_index) / MB,

@@ -6,6 +6,7 @@ import json
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 from sklearn.base import clone
@@ -29,8 +30,10 @@ from baselines.crf import (
     word2features,
 )
 from bench.data.conll import read_conll_file
-from bench.data.types import Sentence
+from bench.data.load import TaskData
+from bench.data.types import Sentence, SplitData
 from bench.errors import ConfigError
+from bench.spec import LocalSource, TaskSpec
 
 # Small but learnable: names recur in fixed frames, so a CRF gets them right after a few iterations.
 TINY = """\
@@ -260,7 +263,7 @@ def test_train_and_predict_tiny_corpus(tiny: list[Sentence], model: CrfModel) ->
     assert model.uses_pos is True
     st = model.stats
     assert st is not None
-    assert st.iterations >= 1 and st.attributes > 0 and st.active_features > 0
+    assert 1 <= st.iterations <= FAST.max_iterations and st.attributes > 0 and st.active_features > 0
     assert st.train_seconds > 0 and st.peak_rss_bytes > 1 << 20
     assert st.train_tokens == sum(len(s.tokens) for s in tiny)
     new = model.predict_tokens(
@@ -270,8 +273,13 @@ def test_train_and_predict_tiny_corpus(tiny: list[Sentence], model: CrfModel) ->
 
 
 def test_train_with_dev_records_dev_score_and_predict_speed(tiny: list[Sentence]) -> None:
-    m = train_crf(tiny, config=FAST, dev=tiny[:3])
-    assert m.stats is not None and m.stats.dev_f1 == 1.0
+    # The model reproduces its training tags (test above), so on the first 3 training sentences it
+    # predicts their 6 gold entities; dev gold without "German" (B-MISC) has 5: P 5/6, R 1, F1 10/11.
+    dev = [*tiny[:3]]
+    assert dev[1].tokens[2] == "German" and dev[1].tags[2] == "B-MISC"
+    dev[1] = replace(dev[1], tags=("B-ORG", "O", "O", "O", "O"))
+    m = train_crf(tiny, config=FAST, dev=dev)
+    assert m.stats is not None and m.stats.dev_f1 == pytest.approx(10 / 11)
     assert m.stats.dev_predict is not None and m.stats.dev_predict.tokens == sum(
         len(s.tokens) for s in tiny[:3]
     )
@@ -336,12 +344,22 @@ def test_no_temporary_model_files_left_behind(
     tmp = tmp_path / "systemp"
     tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    made: list[str] = []
+    mkdtemp = tempfile.mkdtemp
+
+    def spy(*args: Any, **kwargs: Any) -> str:
+        made.append(mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", spy)
     m = train_crf(tiny, config=FAST, dev=tiny[:2])
     m.predict(tiny)
     m.save(tmp_path / "saved")
     CrfModel.load(tmp_path / "saved").predict(tiny)
     del m
     assert list(tmp.iterdir()) == []
+    # control: training did write its model file under that temp folder (so "empty" means removed)
+    assert made and all(Path(d).parent == tmp for d in made)
 
 
 def test_make_crf_survives_repr_get_params_and_clone() -> None:
@@ -361,13 +379,71 @@ def test_config_from_params_rejects_unknown_keys() -> None:
         CrfConfig(c1=-1)
 
 
-def test_search_uses_dev_and_records_every_point(tiny: list[Sentence]) -> None:
-    best, records = search_crf(tiny[:6], tiny[6:], grid={"c1": [0.01, 5.0]}, base=FAST)
+def seqeval_strict_f1(gold: list[Sentence], pred: list[list[str]]) -> float:
+    """Strict IOB2 micro F1 straight from seqeval: independent of bench.metrics' own counting."""
+    from seqeval.metrics import f1_score
+    from seqeval.scheme import IOB2
+
+    return float(f1_score([list(s.tags) for s in gold], pred, mode="strict", scheme=IOB2))
+
+
+def test_search_selects_on_dev_and_records_every_point(tiny: list[Sentence]) -> None:
+    train, dev = tiny[:6], tiny[6:]
+    grid = {"c1": [0.01, 5.0]}
+    best, records = search_crf(train, dev, grid=grid, base=FAST)
     assert [r["config"]["c1"] for r in records] == [0.01, 5.0]
-    assert all(0.0 <= r["dev_f1"] <= 1.0 for r in records)
-    top = max(records, key=lambda r: r["dev_f1"])
-    assert best.c1 == top["config"]["c1"]
+    # each point's dev F1, recomputed: that config trained on its own, its dev predictions scored by seqeval
+    models = {c1: train_crf(train, config=replace(FAST, c1=c1)) for c1 in grid["c1"]}
+    expected = [seqeval_strict_f1(dev, models[c1].predict(dev)) for c1 in grid["c1"]]
+    assert [r["dev_f1"] for r in records] == pytest.approx(expected, abs=1e-12)
+    assert expected[0] > expected[1]  # not a tie, so the choice below means something
+    assert best.c1 == 0.01
+    # Selection follows dev: make dev's gold what the heavily regularised model predicts and it wins.
+    flipped = [replace(s, tags=tuple(p)) for s, p in zip(dev, models[5.0].predict(dev), strict=True)]
+    best2, records2 = search_crf(train, flipped, grid=grid, base=FAST)
+    expected2 = [seqeval_strict_f1(flipped, models[c1].predict(flipped)) for c1 in grid["c1"]]
+    assert [r["dev_f1"] for r in records2] == pytest.approx(expected2, abs=1e-12)
+    assert expected2[1] == 1.0 > expected2[0]
+    assert best2.c1 == 5.0
     with pytest.raises(CrfError, match="needs dev"):
         search_crf(tiny, [], grid={"c1": [0.1]})
     with pytest.raises(ConfigError, match="unknown CRF parameter"):
         search_crf(tiny, tiny, grid={"c9": [0.1]})
+
+
+class _Untouchable(list[Sentence]):
+    """A split that fails the test the moment anything reads it (iterates, indexes, sizes, tests it)."""
+
+    def _touched(self, *args: object) -> NoReturn:
+        raise AssertionError("the test split was read")
+
+    __iter__ = __len__ = __getitem__ = __bool__ = __contains__ = _touched  # type: ignore[assignment]
+
+
+def test_tune_crf_search_never_reads_test_but_final_does(
+    tiny: list[Sentence], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from baselines import tune_crf
+
+    task = TaskSpec(
+        name="tiny", version="1", language="en", domain="test", entity_types=("PER", "ORG", "LOC", "MISC"),
+        scheme="IOB2", licence="written by the tests",
+        local=LocalSource(folder="tiny", format="conll", splits={"train": "a", "dev": "b", "test": "c"}),
+    )
+    splits = {
+        "train": SplitData("train", tiny[:6]),
+        "dev": SplitData("dev", tiny[6:]),
+        "test": SplitData("test", _Untouchable(tiny[:2])),
+    }
+    data = TaskData(task, splits, source="memory", fingerprint="x", split_fingerprints={})
+    monkeypatch.setattr(tune_crf, "_load", lambda task_name, data_dir: data)
+    out = tune_crf.run_search("tiny", grid={"c1": [0.01, 5.0]}, base=FAST, data_dir=tmp_path)
+    assert out["best"]["c1"] == 0.01
+    assert [r["dev_f1"] for r in out["records"]] == pytest.approx(
+        [seqeval_strict_f1(tiny[6:], train_crf(tiny[:6], config=replace(FAST, c1=c1)).predict(tiny[6:]))
+         for c1 in (0.01, 5.0)],
+        abs=1e-12,
+    )
+    # control: the guard works, since the final run scores test once and so must trip it
+    with pytest.raises(AssertionError, match="the test split was read"):
+        tune_crf.run_final("tiny", config=FAST, data_dir=tmp_path)
