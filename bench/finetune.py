@@ -6,9 +6,12 @@ sub-token length (seeded), padded only to their own longest window, and the atte
 dropped when a batch has no padding. Everything else follows the classic recipe (AdamW, no decay
 on bias/LayerNorm, linear warm-up/decay, gradient clipping) and is set in :class:`FinetuneConfig`.
 
-Evaluation is always on *words*: predictions come from each word's first sub-token in the one
-window that owns it (:mod:`bench.align`), and dev strict F1 (seqeval ``mode="strict"``, IOB2)
-chooses the epoch whose weights are saved.
+Evaluation is always on *words*: a word's label log-probabilities are the log-softmax of the logits
+at its first sub-token in the one window that owns it (:mod:`bench.align`). Tags are decoded from
+them with constrained Viterbi by default (:func:`viterbi_decode`: the likeliest *valid* IOB2
+sequence, so no ``I-X`` continues nothing) or per-word argmax (``decode = "argmax"``). Dev strict F1
+(seqeval ``mode="strict"``, IOB2) under the configured decoding chooses the epoch whose weights are
+saved, and the decoding is saved with the model so prediction decodes the same way.
 
 The same code runs under ``torchrun``/``accelerate launch``: when ``WORLD_SIZE > 1`` it joins the
 process group (gloo on CPU, nccl on CUDA), wraps the model in DDP, gives each rank its share of
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import logging
 import math
@@ -30,6 +34,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from bench.align import (
     IGNORE_INDEX,
@@ -50,6 +56,9 @@ log = logging.getLogger(__name__)
 MODEL_INFO_FILE = "nerbench_model.json"
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DECODES = ("viterbi", "argmax")
+LEGACY_DECODE = "argmax"
+"""How a model folder saved before ``decode`` existed is decoded: the way it was evaluated."""
 
 ProgressFn = Callable[[int, int, int, float], None]
 """``progress(epoch, step, total_steps, loss)`` after every optimizer step (rank 0 only)."""
@@ -89,6 +98,10 @@ class FinetuneConfig:
     max_train_sentences: int | None = None
     torch_threads: int | None = None
     adam_epsilon: float = 1e-8
+    decode: str = "viterbi"
+    """Word tags from the word-level label log-probabilities: ``viterbi`` (the likeliest IOB2-valid
+    sequence, :func:`viterbi_decode`) or ``argmax`` (each word alone; may emit an ``I-X`` that
+    continues nothing). Used for dev model selection and saved with the model."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -109,6 +122,8 @@ class FinetuneConfig:
             problems.append(f"stride must be in [0, max_length/2), got {self.stride}")
         if self.max_train_sentences is not None and self.max_train_sentences < 1:
             problems.append(f"max_train_sentences must be >= 1, got {self.max_train_sentences}")
+        if self.decode not in DECODES:
+            problems.append(f"decode must be one of {', '.join(DECODES)}, got {self.decode!r}")
         if problems:
             raise ConfigError("finetune config: " + "; ".join(problems))
 
@@ -235,7 +250,6 @@ def _autocast(device: Any, precision: str) -> AbstractContextManager[Any]:
 
 def seed_everything(seed: int, *, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch (all devices); optionally force deterministic kernels."""
-    import numpy as np
     import torch
 
     random.seed(seed)
@@ -455,6 +469,113 @@ def _make_optimizer(model: Any, config: FinetuneConfig, device: Any) -> Any:
         return torch.optim.AdamW(groups, foreach=device.type == "cuda", **kwargs)
 
 
+# --------------------------------------------------------------------------- decoding
+
+
+@functools.lru_cache(maxsize=64)
+def _iob2_penalties(labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`iob2_constraints` as additive log-space penalties (0 allowed, -inf forbidden), cached."""
+    start, trans = iob2_constraints(labels)
+    start_pen = np.where(start, 0.0, -np.inf)
+    trans_pen = np.where(trans, 0.0, -np.inf)
+    start_pen.setflags(write=False)
+    trans_pen.setflags(write=False)
+    return start_pen, trans_pen
+
+
+def iob2_constraints(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The IOB2 grammar over ``labels`` as boolean masks ``(start, transition)``.
+
+    ``start[j]``: label ``j`` may tag a sentence's first word; ``transition[i, j]``: label ``j`` may
+    follow label ``i``. ``I-X`` is allowed only after ``B-X`` or ``I-X``; ``O``, ``B-*`` (and any
+    label without an ``I-`` prefix) are allowed everywhere.
+
+    >>> start, trans = iob2_constraints(["O", "B-PER", "I-PER", "I-LOC"])
+    >>> start.tolist()
+    [True, True, False, False]
+    >>> trans[:, 2].tolist(), trans[:, 3].tolist()
+    ([False, True, True, False], [False, False, False, True])
+    """
+    n = len(labels)
+    start = np.ones(n, dtype=bool)
+    trans = np.ones((n, n), dtype=bool)
+    for j, lab in enumerate(labels):
+        if lab.startswith("I-"):
+            etype = lab[2:]
+            start[j] = False
+            trans[:, j] = [prev in (f"B-{etype}", f"I-{etype}") for prev in labels]
+    return start, trans
+
+
+def viterbi_decode(log_probs: np.ndarray, labels: Sequence[str]) -> list[int]:
+    """Label ids of the IOB2-valid sequence with the highest summed log-probability.
+
+    ``log_probs`` is words x labels (one row per word, e.g. log-softmax at each word's first
+    sub-token). There are no learned transition scores: the grammar only *forbids* an ``I-X`` that
+    continues no ``X`` (:func:`iob2_constraints`). So when the per-word argmax is already valid it is
+    also the answer (ties aside); when it is not, the likeliest valid repair wins — ``O I-PER``
+    becomes ``B-PER I-PER``, ``O B-PER`` or ``O O``, whichever the model finds more probable. Ties go
+    to the lower label id.
+
+    >>> labels = ["O", "B-PER", "I-PER"]
+    >>> lp = np.log([[0.5, 0.4, 0.1], [0.2, 0.1, 0.7]])
+    >>> [labels[i] for i in lp.argmax(1)]  # I-PER after O: no valid entity
+    ['O', 'I-PER']
+    >>> [labels[i] for i in viterbi_decode(lp, labels)]  # 0.4 * 0.7 beats O O (0.5 * 0.2)
+    ['B-PER', 'I-PER']
+    """
+    lp = np.asarray(log_probs, dtype=np.float64)
+    n_labels = len(labels)
+    if lp.ndim != 2 or lp.shape[1] != n_labels:
+        raise ValueError(f"log_probs must be words x {n_labels} labels, got shape {lp.shape}")
+    n = lp.shape[0]
+    if n == 0:
+        return []
+    start_pen, trans_pen = _iob2_penalties(tuple(labels))
+    score = lp[0] + start_pen
+    back = np.zeros((n, n_labels), dtype=np.intp)
+    cols = np.arange(n_labels)
+    for t in range(1, n):
+        cand = score[:, None] + trans_pen  # previous label x next label
+        back[t] = cand.argmax(axis=0)
+        score = cand[back[t], cols] + lp[t]
+    if not np.isfinite(score.max()):
+        raise ValueError(f"no IOB2-valid tag sequence has a finite score over labels {list(labels)}")
+    path = [int(score.argmax())]
+    for t in range(n - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return path[::-1]
+
+
+def decode_log_probs(
+    log_probs: Sequence[np.ndarray], labels: Sequence[str], *, decode: str
+) -> tuple[list[list[str]], list[list[float]]]:
+    """Tags per word per sentence, and the model's probability of each chosen tag.
+
+    ``decode`` is ``viterbi`` (:func:`viterbi_decode`) or ``argmax``. Decoding is separate from the
+    forward pass so one set of log-probabilities (:func:`word_log_probs`) can be decoded both ways.
+
+    >>> lp = [np.log(np.array([[0.5, 0.4, 0.1], [0.2, 0.1, 0.7]], dtype=np.float32))]
+    >>> tags, scores = decode_log_probs(lp, ["O", "B-PER", "I-PER"], decode="argmax")
+    >>> tags, [round(s, 3) for s in scores[0]]
+    ([['O', 'I-PER']], [0.5, 0.7])
+    """
+    check_decode(decode)
+    tags: list[list[str]] = []
+    scores: list[list[float]] = []
+    for lp in log_probs:
+        ids = viterbi_decode(lp, labels) if decode == "viterbi" else [int(i) for i in np.argmax(lp, axis=1)]
+        tags.append([labels[i] for i in ids])
+        scores.append([float(x) for x in np.exp(lp[np.arange(len(ids)), ids])])
+    return tags, scores
+
+
+def check_decode(decode: str) -> str:
+    if decode not in DECODES:
+        raise ConfigError(f"decode must be one of {', '.join(DECODES)}, got {decode!r}")
+    return decode
+
+
 # --------------------------------------------------------------------------- prediction
 
 
@@ -469,10 +590,18 @@ class LoadedModel:
     stride: int
     device: Any = None
     precision: str = "fp32"
+    decode: str = LEGACY_DECODE
+    """How :func:`predict_words` decodes by default: what the model was trained (selected) with."""
 
 
-def load_trained(model_dir: str | Path, *, device: str = "auto", precision: str = "auto") -> LoadedModel:
-    """Load a model saved by :func:`finetune` (or any HF token-classification dir with id2label)."""
+def load_trained(
+    model_dir: str | Path, *, device: str = "auto", precision: str = "auto", decode: str | None = None
+) -> LoadedModel:
+    """Load a model saved by :func:`finetune` (or any HF token-classification dir with id2label).
+
+    ``decode`` overrides the decoding saved in ``nerbench_model.json``; a folder saved before that
+    setting existed (or not by nerbench) decodes with ``argmax``, as it was evaluated.
+    """
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     path = Path(model_dir)
@@ -481,6 +610,19 @@ def load_trained(model_dir: str | Path, *, device: str = "auto", precision: str 
     info: dict[str, Any] = {}
     if (path / MODEL_INFO_FILE).is_file():
         info = json.loads((path / MODEL_INFO_FILE).read_text(encoding="utf-8"))
+    cfg = info.get("config", {})
+    if decode is None:
+        decode = cfg.get("decode")
+        if decode is None:
+            decode = LEGACY_DECODE
+            log.warning(
+                "%s: no decode setting in %s (saved before Viterbi decoding, or not by nerbench): "
+                "decoding with %s, as it was evaluated",
+                path,
+                MODEL_INFO_FILE,
+                LEGACY_DECODE,
+            )
+    check_decode(decode)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -488,12 +630,11 @@ def load_trained(model_dir: str | Path, *, device: str = "auto", precision: str 
         raise ConfigError(f"{path}: the saved tokenizer is not a fast tokenizer")
     model = AutoModelForTokenClassification.from_pretrained(path).to(dev).eval()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    cfg = info.get("config", {})
     max_length = min(int(cfg.get("max_length", 512)), model_max_length(model, tokenizer))
-    return LoadedModel(model, tokenizer, labels, max_length, int(cfg.get("stride", 128)), dev, prec)
+    return LoadedModel(model, tokenizer, labels, max_length, int(cfg.get("stride", 128)), dev, prec, decode)
 
 
-def _predict_encoded(
+def _log_probs_encoded(
     model: Any,
     encoded: Sequence[EncodedSentence],
     *,
@@ -502,11 +643,22 @@ def _predict_encoded(
     batch_size: int,
     device: Any,
     precision: str,
-) -> list[list[str]]:
-    """Word tags per sentence: windows sorted by length, batched, argmax at first sub-tokens."""
+) -> list[np.ndarray]:
+    """Word-level label log-probabilities per sentence (float32, words x labels).
+
+    Windows are sorted by length and batched; a word's row is the log-softmax of the logits at its
+    first sub-token in the window that owns it. A word without sub-tokens is always ``O``: its row
+    is log 1 for ``O`` and -inf elsewhere (uniform when there is no ``O`` label).
+    """
     import torch
 
-    preds = [["O"] * e.n_words for e in encoded]
+    n_labels = len(labels)
+    empty = np.full(n_labels, -np.inf, dtype=np.float32)
+    if "O" in labels:
+        empty[list(labels).index("O")] = 0.0
+    else:
+        empty[:] = -math.log(n_labels)
+    out = [np.tile(empty, (e.n_words, 1)) for e in encoded]
     items = [
         (len(w), k, w)
         for k, e in enumerate(encoded)
@@ -521,35 +673,47 @@ def _predict_encoded(
             batch = collate([w.input_ids for _, _, w in chunk], None, pad_id=pad_id, device=device)
             with _autocast(device, precision):
                 logits = model(**batch).logits
-            best = logits.argmax(-1).cpu().tolist()
+            rows: list[int] = []
+            positions: list[int] = []
+            targets: list[tuple[int, int]] = []
             for row, (_, k, w) in enumerate(chunk):
                 for word, pos in first_subtoken_positions(w).items():
-                    preds[k][word] = labels[best[row][pos]]
-    return preds
+                    rows.append(row)
+                    positions.append(pos)
+                    targets.append((k, word))
+            lp = torch.log_softmax(logits[rows, positions].float(), dim=-1).cpu().numpy()
+            for m, (k, word) in enumerate(targets):
+                out[k][word] = lp[m]
+    return out
 
 
-def predict_words(
+def _as_loaded(model_dir_or_loaded: str | Path | LoadedModel, device: str) -> LoadedModel:
+    if isinstance(model_dir_or_loaded, LoadedModel):
+        return model_dir_or_loaded
+    return load_trained(model_dir_or_loaded, device=device)
+
+
+def word_log_probs(
     model_dir_or_loaded: str | Path | LoadedModel,
     sentences: Sequence[Sentence | Sequence[str]],
     *,
     batch_size: int = 64,
     device: str = "auto",
-) -> tuple[list[list[str]], dict[str, Any]]:
-    """IOB2 tags for every word of every sentence (input order), and prediction stats.
+) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Word-level label log-probabilities (one float32 words x labels array per sentence, input
+    order, columns in ``loaded.labels`` order) and forward-pass stats.
 
-    Long sentences are windowed like in training; words with no sub-token are tagged ``O``.
+    The expensive part of prediction without the decoding, so a caller can run the model once and
+    decode several ways (:func:`decode_log_probs`). Long sentences are windowed like in training;
+    see :func:`_log_probs_encoded` for words without sub-tokens.
     """
-    loaded = (
-        model_dir_or_loaded
-        if isinstance(model_dir_or_loaded, LoadedModel)
-        else load_trained(model_dir_or_loaded, device=device)
-    )
+    loaded = _as_loaded(model_dir_or_loaded, device)
     t0 = time.perf_counter()
     words = [list(_words(s)) for s in sentences]
     encoded = encode_batch(loaded.tokenizer, words, max_length=loaded.max_length, stride=loaded.stride)
     dev = loaded.device if loaded.device is not None else resolve_device(device)
     pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
-    tags = _predict_encoded(
+    log_probs = _log_probs_encoded(
         loaded.model,
         encoded,
         labels=loaded.labels,
@@ -567,7 +731,36 @@ def predict_words(
         "precision": loaded.precision,
         "batch_size": batch_size,
     }
-    return tags, stats
+    return log_probs, stats
+
+
+def predict_words(
+    model_dir_or_loaded: str | Path | LoadedModel,
+    sentences: Sequence[Sentence | Sequence[str]],
+    *,
+    batch_size: int = 64,
+    device: str = "auto",
+    decode: str | None = None,
+) -> tuple[list[list[str]], dict[str, Any], list[list[float]]]:
+    """IOB2 tags for every word of every sentence (input order), prediction stats, and per word the
+    model's probability of the chosen tag (softmax at the word's first sub-token).
+
+    ``decode`` defaults to the model's own (``loaded.decode``: what it was selected with). Long
+    sentences are windowed like in training; words with no sub-token are tagged ``O`` (score 1.0).
+    ``stats["seconds"]`` covers the forward pass and the decoding.
+    """
+    loaded = _as_loaded(model_dir_or_loaded, device)
+    decode = check_decode(decode or loaded.decode)
+    t0 = time.perf_counter()
+    log_probs, stats = word_log_probs(loaded, sentences, batch_size=batch_size, device=device)
+    tags, scores = decode_log_probs(log_probs, loaded.labels, decode=decode)
+    seconds = time.perf_counter() - t0
+    stats.update(
+        seconds=seconds,
+        sentences_per_second=len(sentences) / seconds if seconds > 0 else None,
+        decode=decode,
+    )
+    return tags, stats, scores
 
 
 # --------------------------------------------------------------------------- training
@@ -596,9 +789,10 @@ def _evaluate_dev(
     precision: str,
     dist_ctx: DistContext,
 ) -> float:
-    """Dev strict F1; under DDP each rank predicts a slice and the predictions are gathered."""
+    """Dev strict F1 of the tags decoded as ``config.decode`` says; under DDP each rank predicts a
+    slice and the predictions are gathered."""
     idx = list(range(dist_ctx.rank, len(dev), dist_ctx.world_size))
-    preds = _predict_encoded(
+    log_probs = _log_probs_encoded(
         model,
         [dev_encoded[i] for i in idx],
         labels=labels,
@@ -607,6 +801,7 @@ def _evaluate_dev(
         device=device,
         precision=precision,
     )
+    preds, _ = decode_log_probs(log_probs, labels, decode=config.decode)
     mine = list(zip(idx, preds, strict=True))
     if dist_ctx.world_size > 1:
         import torch.distributed as dist
@@ -839,10 +1034,11 @@ def _finetune(
         )
         history.append(stats)
         log.info(
-            "epoch %d/%d: loss %.4f, dev strict F1 %s, %.1fs train (%.0f tokens/s), %.1fs eval",
+            "epoch %d/%d: loss %.4f, dev strict F1 (%s) %s, %.1fs train (%.0f tokens/s), %.1fs eval",
             epoch,
             config.epochs,
             stats.train_loss,
+            config.decode,
             "n/a" if dev_f1 is None else f"{dev_f1:.4f}",
             ep_seconds,
             ep_tokens / ep_seconds if ep_seconds > 0 else 0.0,

@@ -2,10 +2,11 @@
 
 Input is raw text (one document per line), JSONL with a ``text`` field, or pre-tokenised CoNLL
 (one word per line, first column). Raw text is split into words with character offsets; the model
-predicts one tag per *word* (sub-tokens are never exposed), tags are repaired the way
-``aggregation_strategy="simple"`` reads them (a stray ``I-X`` opens an entity), and consecutive words
-of one entity become one span with offsets into the input line — ``prucalopride``, not
-``pr ##uc ##alo ##pri ##de``.
+predicts one tag per *word* (sub-tokens are never exposed; transformers decode the way the model
+folder says, constrained Viterbi by default, so the tags are valid IOB2), and consecutive words of one
+entity become one span with offsets into the input line — ``prucalopride``, not
+``pr ##uc ##alo ##pri ##de``. Tags that are not valid IOB2 (an ``argmax`` model, a CRF) are read the
+way ``aggregation_strategy="simple"`` reads them: a stray ``I-X`` opens an entity.
 
 Bad lines (not UTF-8, not JSON, no ``text``) are reported with their line number and skipped; the
 rest of the input is still processed.
@@ -24,10 +25,10 @@ from typing import Any, Protocol
 from bench.data.brat import tokenize
 from bench.data.schemes import tags_to_spans
 from bench.errors import ConfigError
+from bench.finetune import MODEL_INFO_FILE
 
 log = logging.getLogger(__name__)
 
-MODEL_INFO_FILE = "nerbench_model.json"
 FORMATS = ("text", "jsonl", "conll")
 
 
@@ -155,14 +156,20 @@ class Predictor(Protocol):
 
 
 class TransformerPredictor:
-    """Batched, length-sorted, windowed word tagging with per-word probabilities."""
+    """Batched, length-sorted, windowed word tagging with per-word probabilities
+    (:func:`bench.finetune.predict_words`).
+
+    ``decode`` overrides the decoding saved with the model (``viterbi`` or ``argmax``).
+    """
 
     kind = "transformer"
 
-    def __init__(self, model_dir: Path, *, device: str = "auto", batch_size: int = 64) -> None:
+    def __init__(
+        self, model_dir: Path, *, device: str = "auto", batch_size: int = 64, decode: str | None = None
+    ) -> None:
         from bench.finetune import load_trained
 
-        self.loaded = load_trained(model_dir, device=device)
+        self.loaded = load_trained(model_dir, device=device, decode=decode)
         self.labels = self.loaded.labels
         self.batch_size = batch_size
 
@@ -170,32 +177,14 @@ class TransformerPredictor:
         self, docs: Sequence[Sequence[str]], *, pos: Sequence[Sequence[str] | None] | None = None
     ) -> list[tuple[list[str], list[float | None]]]:
         """``pos`` is accepted for a uniform interface; transformers do not use it."""
-        import torch
+        from bench.finetune import predict_words
 
-        from bench.align import encode_batch, first_subtoken_positions
-        from bench.finetune import _autocast, collate
-
-        lm = self.loaded
-        encoded = encode_batch(lm.tokenizer, [list(d) for d in docs], max_length=lm.max_length, stride=lm.stride)
-        tags = [["O"] * e.n_words for e in encoded]
-        scores: list[list[float | None]] = [[None] * e.n_words for e in encoded]
-        items = [(len(w), k, w) for k, e in enumerate(encoded) for w in e.windows if any(x is not None for x in w.word_ids)]
-        items.sort(key=lambda t: t[0])
-        pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
-        with torch.inference_mode():
-            for b in range(0, len(items), self.batch_size):
-                chunk = items[b : b + self.batch_size]
-                batch = collate([w.input_ids for _, _, w in chunk], None, pad_id=pad, device=lm.device)
-                with _autocast(lm.device, lm.precision):
-                    logits = lm.model(**batch).logits
-                probs = logits.float().softmax(-1)
-                best_p, best = probs.max(-1)
-                best_l, best_pl = best.cpu().tolist(), best_p.cpu().tolist()
-                for row, (_, k, w) in enumerate(chunk):
-                    for word, pos in first_subtoken_positions(w).items():
-                        tags[k][word] = self.labels[best_l[row][pos]]
-                        scores[k][word] = float(best_pl[row][pos])
-        return list(zip(tags, scores, strict=False))
+        tags, _, scores = predict_words(self.loaded, [list(d) for d in docs], batch_size=self.batch_size)
+        out: list[tuple[list[str], list[float | None]]] = []
+        for word_tags, word_scores in zip(tags, scores, strict=True):
+            optional: list[float | None] = list(word_scores)
+            out.append((word_tags, optional))
+        return out
 
 
 class CrfPredictor:
@@ -220,15 +209,20 @@ class CrfPredictor:
         return [(t, list(s)) for t, s in self.model.predict_with_scores([list(d) for d in docs], pos=pos)]
 
 
-def load_predictor(model_dir: str | Path, *, device: str = "auto", batch_size: int = 64) -> Predictor:
-    """A predictor for a model folder written by nerbench; its ``nerbench_model.json`` says which kind."""
+def load_predictor(
+    model_dir: str | Path, *, device: str = "auto", batch_size: int = 64, decode: str | None = None
+) -> Predictor:
+    """A predictor for a model folder written by nerbench; its ``nerbench_model.json`` says which kind.
+
+    ``decode`` (transformers only) overrides the decoding saved with the model.
+    """
     path = Path(model_dir)
     if not path.is_dir():
         raise ConfigError(f"{path}: model directory not found")
     info_file = path / MODEL_INFO_FILE
     if not info_file.is_file():
         if (path / "config.json").is_file():
-            return TransformerPredictor(path, device=device, batch_size=batch_size)
+            return TransformerPredictor(path, device=device, batch_size=batch_size, decode=decode)
         raise ConfigError(f"{path}: no {MODEL_INFO_FILE} and no config.json: not a model saved by nerbench")
     try:
         info = json.loads(info_file.read_text(encoding="utf-8"))
@@ -240,7 +234,7 @@ def load_predictor(model_dir: str | Path, *, device: str = "auto", batch_size: i
     if kind == "crf":
         return CrfPredictor(path)
     if kind == "transformer":
-        return TransformerPredictor(path, device=device, batch_size=batch_size)
+        return TransformerPredictor(path, device=device, batch_size=batch_size, decode=decode)
     raise ConfigError(f"{info_file}: unknown model kind {kind!r} (expected 'crf' or 'transformer')")
 
 

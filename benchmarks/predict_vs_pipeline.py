@@ -43,7 +43,8 @@ def main() -> int:
     sents, _ = read_conll_file(Path(args.data_dir) / "conll2003" / "eng.testb")
     texts = [" ".join(s.tokens) for s in sents[: args.sentences]]
 
-    predictor = load_predictor(args.model, device="cpu", batch_size=args.batch_size)
+    # the pipeline takes the argmax per sub-token, so agreement is counted against argmax decoding
+    predictor = load_predictor(args.model, device="cpu", batch_size=args.batch_size, decode="argmax")
     docs = [doc_from_text(t, i + 1) for i, t in enumerate(texts)]
     predict_docs(predictor, docs[:16])  # warm-up
     _, ours, ours_s = predict_docs(predictor, docs)

@@ -61,7 +61,7 @@ def load_split(data_dir: Path, name: str, limit: int | None) -> list[Sentence]:
 def score(loaded: LoadedModel, splits: dict[str, list[Sentence]], *, batch_size: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, sents in splits.items():
-        pred, stats = predict_words(loaded, sents, batch_size=batch_size)
+        pred, stats, _ = predict_words(loaded, sents, batch_size=batch_size, decode="argmax")
         out[name] = {"strict_f1": strict_f1([s.tags for s in sents], pred), "seconds": stats["seconds"]}
     return out
 

@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from bench.align import encode_batch  # noqa: E402
+from bench.data.schemes import invalid_iob2, tags_to_spans  # noqa: E402
 from bench.data.types import Sentence  # noqa: E402
 from bench.errors import ConfigError  # noqa: E402
 from bench.finetune import (  # noqa: E402
     MODEL_INFO_FILE,
+    DistContext,
     FinetuneConfig,
+    _evaluate_dev,
+    build_features,
     collate,
+    decode_log_probs,
     finetune,
+    iob2_constraints,
     length_grouped_batches,
     load_trained,
     parameter_groups,
@@ -29,6 +41,8 @@ from bench.finetune import (  # noqa: E402
     resolve_precision,
     shard_batches,
     strict_f1,
+    viterbi_decode,
+    word_log_probs,
 )
 from bench.models import MODELS, ModelSpec, load_tokenizer, needs_prefix_space, resolve_model  # noqa: E402
 
@@ -74,6 +88,10 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+def flat(rows: list[list[float]]) -> list[float]:
+    return [x for row in rows for x in row]
+
+
 @pytest.fixture
 def spec(tiny_model_dir: Path) -> ModelSpec:
     return resolve_model(str(tiny_model_dir))
@@ -82,7 +100,9 @@ def spec(tiny_model_dir: Path) -> ModelSpec:
 FAST = {"epochs": 2, "batch_size": 4, "learning_rate": 5e-3, "device": "cpu", "torch_threads": 1, "seed": 3}
 
 
-def test_finetune_predict_save_reload_pipeline(spec: ModelSpec, tmp_path: Path) -> None:
+def test_finetune_predict_save_reload_pipeline(
+    spec: ModelSpec, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     train, dev = make_sentences(20), make_sentences(6)
     # A long sentence (forces windows at max_length 16) and a zero-width word.
     long = Sentence(
@@ -102,8 +122,10 @@ def test_finetune_predict_save_reload_pipeline(spec: ModelSpec, tmp_path: Path) 
         progress=lambda *a: seen.append(a),
     )
     assert result.model_dir == out
-    assert len(result.history) == 2 and result.best_epoch in (1, 2)
-    assert result.best_dev_f1 == max(h.dev_f1 for h in result.history)
+    assert len(result.history) == 2
+    dev_f1s = [h.dev_f1 for h in result.history]
+    assert result.best_dev_f1 == max(dev_f1s)
+    assert result.best_epoch == dev_f1s.index(max(dev_f1s)) + 1  # the first best epoch is kept
     tokenizer = load_tokenizer(spec)
     encoded = encode_batch(tokenizer, [s.tokens for s in train + [long, zw]], max_length=16, stride=4)
     assert encoded[-2].was_split and result.windows_split == sum(e.was_split for e in encoded)
@@ -111,36 +133,89 @@ def test_finetune_predict_save_reload_pipeline(spec: ModelSpec, tmp_path: Path) 
     assert result.train_tokens_per_second > 0 and result.train_samples_per_second > 0
     assert result.device == "cpu" and result.precision == "fp32" and result.world_size == 1
     assert result.cost["gpu"]["available"] is False and result.cost["cpu_seconds"] > 0
-    assert 0 <= result.padding_fraction < 1
+    # Padding share recomputed from the same windows and the same seeded length-grouped batches.
+    feats = build_features(train + [long, zw], tokenizer, label2id={t: i for i, t in enumerate(LABELS)},
+                           max_length=16, stride=4, label_all_tokens=False)
+    lengths = [len(x) for x in feats.inputs]
+    positions = sum(
+        len(b) * max(lengths[i] for i in b)
+        for epoch in (1, 2)
+        for b in length_grouped_batches(lengths, batch_size=config.batch_size, seed=config.seed + epoch)
+    )
+    assert result.train_real_tokens == sum(lengths)
+    assert result.padding_fraction == pytest.approx(1 - 2 * sum(lengths) / positions)
     assert seen[-1][1] == seen[-1][2] and seen[0][0] == 1
     json.dumps(result.to_dict())
 
     info = json.loads((out / MODEL_INFO_FILE).read_text())
     assert info["kind"] == "transformer" and info["labels"] == LABELS
     assert info["base_model"]["source"] == spec.source and info["config"]["max_length"] == 16
+    assert info["config"]["decode"] == "viterbi"
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["id2label"]["1"] == "B-PER" and cfg["label2id"]["I-LOC"] == 4
 
     sents = dev + [long, zw]
-    tags, stats = predict_words(out, sents, batch_size=3, device="cpu")
+    tags, stats, scores = predict_words(out, sents, batch_size=3, device="cpu")
     assert [len(t) for t in tags] == [len(s.tokens) for s in sents]
+    assert [len(t) for t in scores] == [len(s.tokens) for s in sents]
     assert all(t in LABELS for row in tags for t in row)
-    assert tags[-1][1] == "O"  # the zero-width word
-    assert stats["windows_split"] >= 1 and stats["zero_subtoken_words"] == 1
+    assert all(invalid_iob2(row) is None for row in tags)  # Viterbi: valid IOB2 only
+    assert tags[-1][1] == "O" and scores[-1][1] == 1.0  # the zero-width word
+    assert stats["windows_split"] >= 1 and stats["zero_subtoken_words"] == 1 and stats["decode"] == "viterbi"
     # Same answer from an already-loaded model, and from plain word lists, in input order.
     loaded = load_trained(out, device="cpu")
-    again, _ = predict_words(loaded, [list(s.tokens) for s in reversed(sents)], batch_size=64)
+    assert loaded.decode == "viterbi"
+    again, _, again_scores = predict_words(loaded, [list(s.tokens) for s in reversed(sents)], batch_size=64)
     assert again == list(reversed(tags))
-    # Dev F1 recomputed from predictions equals the recorded best epoch's F1.
-    dev_tags, _ = predict_words(loaded, dev)
+    assert flat(again_scores) == pytest.approx(flat(list(reversed(scores))))
+    # Dev F1 recomputed from predictions (decoded as saved) equals the recorded best epoch's F1.
+    dev_tags, _, _ = predict_words(loaded, dev)
     assert strict_f1([s.tags for s in dev], dev_tags) == pytest.approx(result.best_dev_f1)
 
+    # The log-probabilities behind both decodings: one row per word, a distribution, float32.
+    log_probs, lp_stats = word_log_probs(loaded, sents, batch_size=5)
+    assert lp_stats["windows_split"] == stats["windows_split"]
+    assert [lp.shape for lp in log_probs] == [(len(s.tokens), len(LABELS)) for s in sents]
+    assert all(lp.dtype == np.float32 for lp in log_probs)
+    assert all(np.allclose(np.exp(lp).sum(1), 1.0, atol=1e-5) for lp in log_probs)
+    assert log_probs[-1][1].tolist() == [0.0] + [-np.inf] * 4  # zero-width word: always O
+    arg_tags, arg_stats, arg_scores = predict_words(loaded, sents, decode="argmax")
+    assert arg_stats["decode"] == "argmax"
+    assert arg_tags == [[LABELS[i] for i in lp.argmax(1)] for lp in log_probs]
+    assert flat(arg_scores) == pytest.approx([float(p) for lp in log_probs for p in np.exp(lp.max(1))])
+    vit_tags, vit_scores = decode_log_probs(log_probs, LABELS, decode="viterbi")
+    assert vit_tags == tags and flat(vit_scores) == pytest.approx(flat(scores))
+    assert flat(scores) == pytest.approx(
+        [float(np.exp(lp[j, LABELS.index(t)])) for lp, row in zip(log_probs, tags, strict=True)
+         for j, t in enumerate(row)]
+    )
+
+    # The pipeline (argmax at sub-tokens, "simple" aggregation) finds exactly the argmax entities
+    # on a sentence whose words are single pieces in the tiny vocabulary.
+    words = ["Anna", "went", "to", "Paris", "."]
+    text = " ".join(words)
+    starts = [sum(len(w) + 1 for w in words[:k]) for k in range(len(words))]
+    (word_tags,), _, _ = predict_words(loaded, [words], decode="argmax")
+    expected = sorted((t, starts[i], starts[j - 1] + len(words[j - 1])) for t, i, j in tags_to_spans(word_tags))
     pipe = transformers.pipeline(
         "token-classification", model=str(out), aggregation_strategy="simple", device=-1
     )
-    ents = pipe("Anna went to Paris .")
-    assert isinstance(ents, list)
+    ents = pipe(text)
+    assert sorted((e["entity_group"], e["start"], e["end"]) for e in ents) == expected
     assert all({"entity_group", "score", "word", "start", "end"} <= set(e) for e in ents)
+
+    # A folder saved before `decode` existed decodes with argmax, and says so.
+    old = tmp_path / "old-model"
+    shutil.copytree(out, old)
+    old_info = json.loads((old / MODEL_INFO_FILE).read_text())
+    del old_info["config"]["decode"]
+    (old / MODEL_INFO_FILE).write_text(json.dumps(old_info))
+    with caplog.at_level(logging.WARNING, logger="bench.finetune"):
+        old_loaded = load_trained(old, device="cpu")
+    assert old_loaded.decode == "argmax"
+    assert "no decode setting" in caplog.text and "argmax" in caplog.text
+    assert predict_words(old_loaded, sents)[0] == arg_tags
+    assert load_trained(old, device="cpu", decode="viterbi").decode == "viterbi"
 
 
 def test_seeded_runs_are_identical(spec: ModelSpec, tmp_path: Path) -> None:
@@ -161,6 +236,9 @@ def test_unknown_training_tag_is_an_error(spec: ModelSpec, tmp_path: Path) -> No
 def test_config_validation_and_from_params() -> None:
     with pytest.raises(ConfigError, match="device"):
         FinetuneConfig(device="tpu")
+    with pytest.raises(ConfigError, match="decode must be one of viterbi, argmax, got 'crf'"):
+        FinetuneConfig(decode="crf")
+    assert FinetuneConfig().decode == "viterbi"
     with pytest.raises(ConfigError, match="did you mean 'learning_rate'"):
         FinetuneConfig.from_params({"learning_rte": 1e-4})
     cfg = FinetuneConfig.from_params({"learning_rate": 1e-4}, seed=7)
@@ -168,6 +246,157 @@ def test_config_validation_and_from_params() -> None:
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
     with pytest.raises(ConfigError, match="fp16"):
         resolve_precision("fp16", torch.device("cpu"))
+
+
+# --------------------------------------------------------------------------- decoding
+
+# Deliberately not in the usual order: nothing may assume O first or B before I.
+SHUFFLED = ["I-LOC", "B-PER", "O", "I-PER", "B-LOC"]
+
+
+def brute_force_best(log_probs: np.ndarray, labels: list[str]) -> float:
+    """The best summed log-probability over every IOB2-valid tag sequence, by enumeration."""
+    best = -np.inf
+    for ids in itertools.product(range(len(labels)), repeat=len(log_probs)):
+        if invalid_iob2([labels[i] for i in ids]) is None:
+            best = max(best, float(sum(log_probs[t, i] for t, i in enumerate(ids))))
+    return best
+
+
+def path_score(log_probs: np.ndarray, ids: list[int]) -> float:
+    return float(sum(log_probs[t, i] for t, i in enumerate(ids)))
+
+
+def log_prob_matrices(max_words: int) -> st.SearchStrategy[np.ndarray]:
+    """Random words x SHUFFLED score matrices, with repeated values (ties) and -inf (impossible
+    labels) everywhere but in the ``O`` column, so a valid sequence always has a finite score."""
+    cells = st.one_of(st.floats(-12, 0), st.sampled_from([0.0, -1.0, -np.inf]))
+    o = SHUFFLED.index("O")
+
+    def finite_o(a: np.ndarray) -> np.ndarray:
+        a = a.copy()
+        a[:, o] = np.where(np.isfinite(a[:, o]), a[:, o], -3.0)
+        return a
+
+    shapes = st.tuples(st.integers(0, max_words), st.just(len(SHUFFLED)))
+    return hnp.arrays(np.float64, shapes, elements=cells).map(finite_o)
+
+
+def test_viterbi_repairs_a_stray_inside_tag() -> None:
+    labels = ["O", "B-PER", "I-PER"]
+    lp = np.log([[0.6, 0.1, 0.3], [0.2, 0.1, 0.7], [0.5, 0.2, 0.3]])
+    assert [labels[i] for i in lp.argmax(1)] == ["O", "I-PER", "O"]  # argmax: no valid entity
+    # Valid alternatives: B-PER I-PER O = .1*.7*.5 = .035; O B-PER O = .6*.1*.5 = .03; O O O = .06.
+    assert [labels[i] for i in viterbi_decode(lp, labels)] == ["O", "O", "O"]
+    lp2 = np.log([[0.5, 0.4, 0.1], [0.2, 0.1, 0.7]])  # B-PER I-PER (.28) beats O O (.1)
+    assert [labels[i] for i in viterbi_decode(lp2, labels)] == ["B-PER", "I-PER"]
+    # I-X never continues another type and never opens a sentence.
+    lab4 = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    lp3 = np.log(np.array([[0.1, 0.05, 0.05, 0.5, 0.3], [0.3, 0.05, 0.6, 0.0001, 0.0499]]))
+    assert [lab4[i] for i in viterbi_decode(lp3, lab4)] == ["B-LOC", "O"]
+    assert viterbi_decode(np.zeros((0, 3)), labels) == []
+    with pytest.raises(ValueError, match="words x 3 labels"):
+        viterbi_decode(np.zeros((2, 4)), labels)
+    with pytest.raises(ValueError, match="no IOB2-valid tag sequence"):  # only I-PER is possible
+        viterbi_decode(np.array([[-np.inf, -np.inf, 0.0]]), labels)
+
+
+def test_iob2_constraints_shuffled_labels() -> None:
+    start, trans = iob2_constraints(SHUFFLED)
+    assert start.tolist() == [False, True, True, False, True]
+    allowed = {(SHUFFLED[i], SHUFFLED[j]) for i in range(5) for j in range(5) if trans[i, j]}
+    assert ("B-LOC", "I-LOC") in allowed and ("I-LOC", "I-LOC") in allowed
+    assert ("O", "I-LOC") not in allowed and ("B-PER", "I-LOC") not in allowed
+    assert ("I-PER", "I-LOC") not in allowed and ("I-LOC", "B-PER") in allowed
+    assert int(trans.sum()) == 5 * 3 + 2 * 2  # O/B-* after anything; each I-X after B-X or I-X
+
+
+@settings(max_examples=150, deadline=None)
+@given(log_prob_matrices(max_words=40))
+def test_viterbi_output_is_always_valid_iob2(lp: np.ndarray) -> None:
+    ids = viterbi_decode(lp, SHUFFLED)
+    assert len(ids) == len(lp)
+    assert invalid_iob2([SHUFFLED[i] for i in ids]) is None
+    assert np.isfinite(path_score(lp, ids)) or len(ids) == 0
+
+
+@settings(max_examples=120, deadline=None)
+@given(log_prob_matrices(max_words=5))
+def test_viterbi_is_optimal_against_brute_force(lp: np.ndarray) -> None:
+    ids = viterbi_decode(lp, SHUFFLED)
+    if len(lp) == 0:
+        assert ids == []
+        return
+    assert path_score(lp, ids) == pytest.approx(brute_force_best(lp, SHUFFLED), rel=1e-9, abs=1e-9)
+
+
+def valid_ids(ids: list[int]) -> list[int]:
+    """Turn every ``I-X`` that continues nothing into ``B-X``: a valid IOB2 sequence of SHUFFLED ids."""
+    out: list[int] = []
+    for i in ids:
+        lab = SHUFFLED[i]
+        prev = SHUFFLED[out[-1]] if out else "O"
+        if lab.startswith("I-") and prev[2:] != lab[2:]:
+            i = SHUFFLED.index("B-" + lab[2:])
+        out.append(i)
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, len(SHUFFLED) - 1), min_size=1, max_size=15).map(valid_ids), st.data())
+def test_viterbi_equals_argmax_when_argmax_is_valid(ids: list[int], data: st.DataObject) -> None:
+    # Any scores below 0, then each word's chosen label raised to 0: a valid argmax, the unique best.
+    lp = data.draw(hnp.arrays(np.float64, (len(ids), len(SHUFFLED)), elements=st.floats(-10, -0.01)))
+    lp[np.arange(len(ids)), ids] = 0.0
+    assert [int(i) for i in lp.argmax(1)] == ids
+    assert viterbi_decode(lp, SHUFFLED) == ids
+
+
+def test_decode_log_probs_scores_are_probabilities_of_the_chosen_tags() -> None:
+    labels = ["O", "B-PER", "I-PER"]
+    lp = [np.log(np.array([[0.5, 0.4, 0.1], [0.2, 0.1, 0.7]], dtype=np.float32)), np.zeros((0, 3), np.float32)]
+    tags, scores = decode_log_probs(lp, labels, decode="viterbi")
+    assert tags == [["B-PER", "I-PER"], []]
+    assert scores[0] == pytest.approx([0.4, 0.7]) and scores[1] == []
+    assert all(isinstance(x, float) for x in scores[0])
+    tags, scores = decode_log_probs(lp, labels, decode="argmax")
+    assert tags == [["O", "I-PER"], []] and scores[0] == pytest.approx([0.5, 0.7])
+    with pytest.raises(ConfigError, match="decode must be one of"):
+        decode_log_probs(lp, labels, decode="beam")
+
+
+class _ConstantLogits(torch.nn.Module):
+    """A stand-in model whose every position prefers ``I-PER`` (argmax: never a valid entity)."""
+
+    def __init__(self, row: list[float]) -> None:
+        super().__init__()
+        self.row = torch.tensor(row)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> object:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(logits=self.row.expand(*input_ids.shape, len(self.row)).clone())
+
+
+@pytest.mark.parametrize(("decode", "expected_f1"), [("viterbi", 1.0), ("argmax", 0.0)])
+def test_dev_selection_scores_the_configured_decoding(spec: ModelSpec, decode: str, expected_f1: float) -> None:
+    # Scores O .2, B-PER .3, I-PER .5: argmax tags every word I-PER (strict: no entity at all);
+    # Viterbi's best valid path is B-PER I-PER I-PER (.3 * .5 * .5 beats every alternative).
+    model = _ConstantLogits([np.log(0.2), np.log(0.3), np.log(0.5), -30.0, -30.0])
+    dev = [Sentence(("Anna", "went", "to"), ("B-PER", "I-PER", "I-PER"), "mem:dev")]
+    tokenizer = load_tokenizer(spec)
+    f1 = _evaluate_dev(
+        model,
+        dev,
+        encode_batch(tokenizer, [s.tokens for s in dev], max_length=16, stride=4),
+        labels=LABELS,
+        pad_id=0,
+        config=FinetuneConfig(decode=decode, device="cpu"),
+        device=torch.device("cpu"),
+        precision="fp32",
+        dist_ctx=DistContext(),
+    )
+    assert f1 == expected_f1
 
 
 def test_length_grouped_batches_are_seeded_complete_and_grouped() -> None:
@@ -334,5 +563,5 @@ def test_ddp_two_cpu_processes_on_gloo(tiny_model_dir: Path, tmp_path: Path, mon
     assert [h["dev_f1"] for h in r0["history"]] == [h["dev_f1"] for h in r1["history"]]
     assert [h["train_loss"] for h in r0["history"]] == [h["train_loss"] for h in r1["history"]]
     assert (out / MODEL_INFO_FILE).is_file() and (out / "config.json").is_file()
-    tags, _ = predict_words(out, make_sentences(3), device="cpu")
+    tags, _, _ = predict_words(out, make_sentences(3), device="cpu")
     assert [len(t) for t in tags] == [len(s.tokens) for s in make_sentences(3)]

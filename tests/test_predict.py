@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.__main__ import main
+from bench.data.schemes import invalid_iob2
 from bench.data.types import Sentence
 from bench.errors import ConfigError
 from bench.predict import doc_from_text, entities, load_predictor, predict_docs, read_input
@@ -58,7 +59,8 @@ def test_entities_merge_words_and_offsets_slice_the_input() -> None:
 def test_transformer_predict_agrees_with_pipeline(trained_dir: Path) -> None:
     from transformers import pipeline
 
-    predictor = load_predictor(trained_dir, device="cpu")
+    # The pipeline takes the argmax at each sub-token, so compare with argmax decoding.
+    predictor = load_predictor(trained_dir, device="cpu", decode="argmax")
     # Words the tiny vocabulary holds whole: there the pipeline's sub-token groups are words too, so
     # the two must agree exactly. ("Blackburn" splits into pieces: see the next test.)
     texts = [" ".join(s.tokens) for s in make_sentences(12) if not {"Blackburn", "Lisbon"} & set(s.tokens)]
@@ -73,6 +75,111 @@ def test_transformer_predict_agrees_with_pipeline(trained_dir: Path) -> None:
             (e["entity_group"], e["start"], e["end"]) for e in b
         ), text
     assert any(a for a in ours), "the tiny model should find entities"
+
+
+def test_transformer_predictor_decodes_as_saved(trained_dir: Path) -> None:
+    """Viterbi (saved with the model) gives valid IOB2, and the argmax answer wherever that is valid."""
+    viterbi = load_predictor(trained_dir, device="cpu")
+    argmax = load_predictor(trained_dir, device="cpu", decode="argmax")
+    assert viterbi.loaded.decode == "viterbi" and argmax.loaded.decode == "argmax"  # type: ignore[attr-defined]
+    words = [list(s.tokens) for s in make_sentences(12)] + [["went", "Smith", "York", "Paris", "New", "."]]
+    v_tagged, a_tagged = viterbi.tag(words), argmax.tag(words)
+    for (vt, vs), (at, as_), w in zip(v_tagged, a_tagged, words, strict=True):
+        assert len(vt) == len(vs) == len(w) and invalid_iob2(vt) is None
+        assert all(isinstance(x, float) and 0 < x <= 1 for x in vs)
+        if invalid_iob2(at) is None:
+            assert vt == at and vs == pytest.approx(as_)
+    with pytest.raises(ConfigError, match="decode must be one of"):
+        load_predictor(trained_dir, device="cpu", decode="greedy")
+
+
+TWO_TYPE_TASK = """\
+name = "tinyner"
+version = "1"
+language = "en"
+domain = "test"
+entity_types = ["PER", "LOC"]
+scheme = "IOB2"
+licence = "written by the tests"
+
+[local]
+folder = "tinyner"
+format = "conll"
+splits = { train = "train.txt", dev = "dev.txt", test = "test.txt" }
+"""
+
+
+@pytest.fixture(scope="module")
+def untrained_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+    """The tiny BERT with a random 5-label head and no nerbench metadata: argmax emits many invalid tags."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    out = tmp_path_factory.mktemp("untrained")
+    for f in tiny_model_dir.iterdir():
+        if "tokenizer" in f.name or "vocab" in f.name or "special_tokens" in f.name:
+            shutil.copy(f, out / f.name)
+    torch.manual_seed(1)
+    model = AutoModelForTokenClassification.from_pretrained(
+        tiny_model_dir, num_labels=5, id2label=dict(enumerate(LABELS)),
+        label2id={t: i for i, t in enumerate(LABELS)}, ignore_mismatched_sizes=True,
+    )
+    model.save_pretrained(out)
+    return out
+
+
+def test_decode_benchmark_end_to_end(untrained_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    from bench.data.load import sha256_file
+    from bench.metrics import invalid_tags
+
+    spec = importlib.util.spec_from_file_location(
+        "decode_bench", Path(__file__).resolve().parent.parent / "benchmarks" / "decode_viterbi_vs_argmax.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_mod)
+
+    folder = tmp_path / "data" / "tinyner"
+    folder.mkdir(parents=True)
+    for split, sents in (("train", make_sentences(4)), ("dev", make_sentences(9)), ("test", make_sentences(7))):
+        text = "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(s.tokens, s.tags, strict=True)) for s in sents)
+        (folder / f"{split}.txt").write_text(text + "\n", encoding="utf-8")
+    task_file = tmp_path / "tinyner.toml"
+    task_file.write_text(TWO_TYPE_TASK, encoding="utf-8")
+    out = tmp_path / "res" / "decode.json"
+    argv = ["--task", str(task_file), "--model", str(untrained_dir), "--data-dir", str(tmp_path / "data"),
+            "--device", "cpu", "--n-resamples", "50", "--out", str(out)]
+    assert bench_mod.main(argv) == 0
+
+    report = json.loads(out.read_text())
+    assert report["command"].startswith("python benchmarks/decode_viterbi_vs_argmax.py --task ")
+    assert report["environment"]["packages"]["torch"] and report["environment"]["cpu"]
+    (entry,) = report["tasks"]
+    assert entry["task"] == "tinyner" and entry["model"]["sha256"] == sha256_file(untrained_dir / "model.safetensors")
+    assert entry["model"]["trained_decode"] is None  # no nerbench metadata
+    assert list(entry["splits"]) == ["dev", "test"]
+    dev = entry["splits"]["dev"]
+    assert dev["sentences"] == 9 and dev["words"] == sum(len(s.tokens) for s in make_sentences(9))
+    assert dev["viterbi"]["invalid_pred_tags"] == 0 and dev["argmax"]["invalid_pred_tags"] > 0
+    assert dev["words_changed"] > 0 and dev["viterbi"]["conlleval"]["f1"] == dev["viterbi"]["strict"]["f1"]
+    pb = dev["paired_bootstrap_conlleval_f1"]
+    assert pb["delta"] == pytest.approx(dev["viterbi"]["conlleval"]["f1"] - dev["argmax"]["conlleval"]["f1"])
+    assert pb["n_resamples"] == 50 and dev["bootstrap_unit"] == "sentence"
+
+    # The argmax column is exactly what `nerbench predict`-style argmax decoding gives.
+    from bench.finetune import predict_words
+
+    tags, _, _ = predict_words(untrained_dir, make_sentences(9), device="cpu", decode="argmax")
+    assert sum(invalid_tags(t) for t in tags) == dev["argmax"]["invalid_pred_tags"]
+
+    table = capsys.readouterr().out
+    assert table == out.with_suffix(".md").read_text() == report["markdown"]
+    rows = [line for line in table.splitlines() if line.startswith("| tinyner |")]
+    assert len(rows) == 2 and f"| {dev['argmax']['invalid_pred_tags']} → 0 |" in rows[0]
 
 
 def test_multi_piece_words_come_out_whole(trained_dir: Path) -> None:
