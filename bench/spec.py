@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.data.schemes import ALL_SCHEMES, SPANS
 from bench.errors import ConfigError
 
 SPLITS = ("train", "dev", "test")
@@ -66,9 +67,14 @@ class TaskSpec:
     domain: str
     entity_types: tuple[str, ...]
     scheme: str
-    """Tagging scheme of the source (``IOB1``, ``IOB2``, ``BIOES``, ``spans``); scoring is IOB2."""
+    """Tagging scheme of the source (``IOB1``, ``IOB2``, ``BIOES``, ``BILOU``, ``spans``); scoring is IOB2.
+
+    The one source of truth for how tags are read (local and hub): no reader guesses per file."""
     licence: str
     description: str = ""
+    repair: bool = False
+    """Read tag sequences the declared scheme does not allow the conlleval way, counted in
+    ``data_warnings``, instead of stopping with an error naming the file and line."""
     span_scoring: str | None = None
     """``None`` (word-level only) or ``ehealthkd2020`` (official partial=0.5 rule on original spans)."""
     reference: tuple[ReferenceResult, ...] = ()
@@ -78,6 +84,14 @@ class TaskSpec:
     """The TOML file this spec came from (filled by the loader, not written in files)."""
 
     def __post_init__(self) -> None:
+        if self.scheme not in ALL_SCHEMES:
+            close = difflib.get_close_matches(self.scheme.upper(), ALL_SCHEMES, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"{self.origin or self.name}: unknown scheme '{self.scheme}' (use one of {', '.join(ALL_SCHEMES)}){hint}"
+            )
+        if self.repair and self.scheme == SPANS:
+            raise ConfigError(f"{self.origin or self.name}: repair = true needs a tag scheme; scheme 'spans' has no tags")
         if self.local is None and self.hub is None:
             raise ConfigError(f"{self.origin or self.name}: task has neither [local] nor [hub] source")
         for src in (self.local, self.hub):

@@ -6,15 +6,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.data.conll import read_conll_file
+from bench.data.conll import read_conll_file, read_conll_split
+from bench.data.load import load_task_data
 from bench.data.schemes import (
     detect_scheme,
     invalid_iob2,
     spans_to_tags,
     tags_to_spans,
     to_iob2,
+    violations,
 )
-from bench.errors import DataFormatError
+from bench.errors import ConfigError, DataFormatError
+from bench.spec import load_task_file
+
+from .conftest import TINY_TASK
 
 
 def write(tmp_path: Path, text: str | bytes, name: str = "f.txt") -> Path:
@@ -51,9 +56,163 @@ def test_no_docstart_means_no_documents(tmp_path: Path) -> None:
 
 def test_iob1_is_converted_and_said(tmp_path: Path) -> None:
     p = write(tmp_path, "Peter I-PER\nBlackburn I-PER\nsaw O\nParis I-LOC\nLondon B-LOC\n")
-    sents, notes = read_conll_file(p)
+    sents, notes = read_conll_file(p, scheme="IOB1")
     assert sents[0].tags == ("B-PER", "I-PER", "O", "B-LOC", "B-LOC")
-    assert notes and "IOB1" in notes[0] and "converted to IOB2" in notes[0]
+    assert notes == ["f.txt: tags read as IOB1 (the task's scheme); converted to IOB2 (2 tags changed)"]
+
+
+# --------------------------------------------------------------------------- the declared scheme
+
+
+def test_stray_i_in_an_iob2_file_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    p = write(tmp_path, "A B-PER\nB I-PER\n\nC O\nD I-LOC\nE O\n")
+    with pytest.raises(DataFormatError) as err:
+        read_conll_file(p)
+    assert err.value.line == 5
+    msg = str(err.value)
+    assert msg.startswith(f"{p}:5: tag sequence invalid under the task's scheme IOB2: 'I-LOC' after 'O'")
+    assert "repair = true" in msg
+
+
+def test_repair_reads_the_conlleval_way_and_counts(tmp_path: Path) -> None:
+    p = write(tmp_path, "A B-PER\nB I-PER\n\nC O\nD I-LOC\nE I-PER\nF I-PER\n")
+    sd = read_conll_split(p, scheme="IOB2", repair=True)
+    assert sd.sentences[1].tags == ("O", "B-LOC", "B-PER", "I-PER")
+    assert sd.stats["tags_repaired"] == 2
+    assert sd.warnings == [
+        "f.txt: 2 tag(s) invalid under the declared scheme IOB2 repaired the conlleval way (repair = true) at line 5, 6"
+    ]
+
+
+def test_an_iob1_file_declared_iob2_is_not_converted_silently(tmp_path: Path) -> None:
+    p = write(tmp_path, "Peter I-PER\nBlackburn I-PER\n")
+    with pytest.raises(DataFormatError, match=r"f.txt:1: .*scheme IOB2.*the tags look like IOB1: check the task's scheme"):
+        read_conll_file(p, scheme="IOB2")
+
+
+def test_a_bioes_file_declared_iob2_is_an_error(tmp_path: Path) -> None:
+    p = write(tmp_path, "A B-LOC\nB E-LOC\nC S-PER\n")
+    with pytest.raises(DataFormatError, match=r"f.txt:2: .*prefix 'E' of 'E-LOC' is not part of IOB2.*look like BIOES"):
+        read_conll_file(p)
+
+
+def test_iob1_allows_b_only_between_adjacent_entities_of_one_type(tmp_path: Path) -> None:
+    p = write(tmp_path, "A I-PER\nB B-PER\nC O\nD B-LOC\n")
+    with pytest.raises(DataFormatError, match=r"f.txt:4: .*'B-LOC' after 'O': IOB1 uses B- only between"):
+        read_conll_file(p, scheme="IOB1")
+    sents, notes = read_conll_file(p, scheme="IOB1", repair=True)
+    assert sents[0].tags == ("B-PER", "B-PER", "O", "B-LOC")
+    assert "1 tag(s) invalid under the declared scheme IOB1" in notes[-1]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "tags", "iob2"),
+    [
+        ("BIOES", ["S-PER", "B-LOC", "I-LOC", "E-LOC", "O"], ("B-PER", "B-LOC", "I-LOC", "I-LOC", "O")),
+        ("BILOU", ["U-PER", "B-LOC", "L-LOC", "O"], ("B-PER", "B-LOC", "I-LOC", "O")),
+    ],
+)
+def test_bioes_and_bilou_are_converted(tmp_path: Path, scheme: str, tags: list[str], iob2: tuple[str, ...]) -> None:
+    p = write(tmp_path, "".join(f"w{i} {t}\n" for i, t in enumerate(tags)))
+    (s,), notes = read_conll_file(p, scheme=scheme)
+    assert s.tags == iob2 and f"read as {scheme}" in notes[0]
+
+
+def test_invalid_bioes_names_the_line(tmp_path: Path) -> None:
+    p = write(tmp_path, "A S-PER\nB B-LOC\nC O\n")
+    with pytest.raises(DataFormatError, match=r"f.txt:2: .*'B-LOC' is not followed by I-LOC or E-LOC"):
+        read_conll_file(p, scheme="BIOES")
+
+
+def tiny_task(tmp_path: Path, conll_dir: Path, **replace: str) -> Path:
+    body = TINY_TASK
+    for old, new in replace.items():
+        body = body.replace(old, new)
+    p = tmp_path / "tiny.toml"
+    p.write_text(body, encoding="utf-8")
+    return p
+
+
+def test_task_scheme_is_what_the_reader_uses_and_repairs_reach_data_warnings(tmp_path: Path, conll_dir: Path) -> None:
+    (conll_dir / "dev.txt").write_text("Peter NNP I-PER\nsaw VBD O\n", encoding="utf-8")
+    task = load_task_file(tiny_task(tmp_path, conll_dir))
+    with pytest.raises(DataFormatError, match=r"dev.txt:1: tag sequence invalid under the task's scheme IOB2"):
+        load_task_data(task, data_dir=conll_dir.parent)
+    task = load_task_file(tiny_task(tmp_path, conll_dir, **{'licence = "written': 'repair = true\nlicence = "written'}))
+    data = load_task_data(task, data_dir=conll_dir.parent)
+    assert data.sentences("dev")[0].tags == ("B-PER", "O")
+    assert data.warnings[0] == (
+        "dev.txt: 1 tag(s) invalid under the declared scheme IOB2 repaired the conlleval way (repair = true) at line 1"
+    )
+
+
+def test_scheme_is_not_a_reader_option(tmp_path: Path, conll_dir: Path) -> None:
+    p = tiny_task(tmp_path, conll_dir, **{"pos_column = 1": 'pos_column = 1, scheme = "IOB1"'})
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) scheme for format 'conll'"):
+        load_task_data(load_task_file(p), data_dir=conll_dir.parent)
+
+
+def test_unknown_scheme_and_repair_without_tags_are_config_errors(tmp_path: Path, conll_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=r"tiny.toml: unknown scheme 'iob2'.*did you mean 'IOB2'"):
+        load_task_file(tiny_task(tmp_path, conll_dir, **{'scheme = "IOB2"': 'scheme = "iob2"'}))
+    with pytest.raises(ConfigError, match="repair = true needs a tag scheme"):
+        load_task_file(tiny_task(tmp_path, conll_dir, **{'scheme = "IOB2"': 'scheme = "spans"\nrepair = true'}))
+
+
+def test_scheme_must_fit_the_format(tmp_path: Path, conll_dir: Path) -> None:
+    p = tiny_task(tmp_path, conll_dir, **{'scheme = "IOB2"': 'scheme = "spans"'})
+    with pytest.raises(ConfigError, match="scheme 'spans' does not fit format 'conll'"):
+        load_task_data(load_task_file(p), data_dir=conll_dir.parent)
+    p = tiny_task(tmp_path, conll_dir, **{'format = "conll"': 'format = "brat"', "pos_column = 1": ""})
+    with pytest.raises(ConfigError, match=r"scheme 'IOB2' does not fit format 'brat' \(it reads spans\)"):
+        load_task_data(load_task_file(p), data_dir=conll_dir.parent)
+
+
+def test_shipped_tasks_declare_a_scheme_their_format_reads() -> None:
+    from bench.catalog import load_catalog
+    from bench.data.formats import get_format
+    from bench.data.hub import HUB_FORMATS
+
+    for _, task in load_catalog().items():
+        if task.local is not None:
+            assert task.scheme in get_format(task.local.format).schemes, task.name
+            assert "scheme" not in task.local.options, task.name
+        if task.hub is not None:
+            assert task.scheme in HUB_FORMATS[task.hub.format], task.name
+
+
+# --------------------------------------------------------------------------- -DOCSTART- and odd characters
+
+
+def test_docstart_inside_a_sentence_is_an_error_naming_its_line(tmp_path: Path) -> None:
+    p = write(tmp_path, "A O\n\nNew B-LOC\n-DOCSTART- -X- O\nYork I-LOC\n")
+    with pytest.raises(DataFormatError) as err:
+        read_conll_file(p)
+    assert err.value.line == 4 and "-DOCSTART- inside a sentence: line 3 is a token line" in str(err.value)
+
+
+def test_docstart_followed_by_a_token_line_is_an_error(tmp_path: Path) -> None:
+    p = write(tmp_path, "A O\n\n-DOCSTART- -X- O\nYork B-LOC\n")
+    with pytest.raises(DataFormatError) as err:
+        read_conll_file(p)
+    assert err.value.line == 3 and "-DOCSTART- line is followed by line 4 without a blank line" in str(err.value)
+
+
+@pytest.mark.parametrize("char", ["\u00a0", "\u200b", "\ufeff", "\u2028", "\u0085", "\u3000", "\x0c"])
+@pytest.mark.parametrize("separator", ["whitespace", "tab"])
+def test_a_token_of_an_odd_character_keeps_its_word(tmp_path: Path, char: str, separator: str) -> None:
+    sep = " " if separator == "whitespace" else "\t"
+    p = write(tmp_path, f"A{sep}NN{sep}O\n{char}{sep}NN{sep}O\nB{sep}NN{sep}B-PER\n")
+    (s,), _ = read_conll_file(p, separator=separator, pos_column=1)
+    assert s.tokens == ("A", char, "B") and s.tags == ("O", "O", "B-PER")
+
+
+def test_only_ascii_blanks_make_a_blank_line_and_a_leading_bom_is_dropped(tmp_path: Path) -> None:
+    p = write(tmp_path, "\ufeffA O\n \t\nB O\r\n\t\r\nC O\n")
+    sents, _ = read_conll_file(p)
+    assert [s.tokens for s in sents] == [("A",), ("B",), ("C",)]
+    with pytest.raises(ConfigError, match="option 'separator' must be one of whitespace, tab"):
+        read_conll_file(p, separator="space")
 
 
 def test_tag_column_and_tab_separator(tmp_path: Path) -> None:
@@ -96,11 +255,10 @@ def test_detect_and_convert() -> None:
     assert detect_scheme([["B-PER", "I-PER"], ["O", "B-LOC"]]) == "IOB2"
     assert detect_scheme([["O", "I-LOC"]]) == "IOB1"
     assert detect_scheme([["U-LOC"]]) == "BIOES"
-    conv, scheme = to_iob2([["S-PER", "O", "B-LOC", "I-LOC", "E-LOC"]])
-    assert scheme == "BIOES" and conv == [["B-PER", "O", "B-LOC", "I-LOC", "I-LOC"]]
+    assert to_iob2(["S-PER", "O", "B-LOC", "I-LOC", "E-LOC"]) == ["B-PER", "O", "B-LOC", "I-LOC", "I-LOC"]
     assert invalid_iob2(["O", "I-PER"]) == 1 and invalid_iob2(["B-PER", "I-PER"]) is None
-    with pytest.raises(ValueError, match="unknown tagging scheme"):
-        to_iob2([["O"]], scheme="IOX")
+    with pytest.raises(ValueError, match="unknown scheme 'IOX'"):
+        violations(["O"], "IOX")
 
 
 spans_strategy = st.integers(min_value=1, max_value=30).flatmap(
@@ -124,3 +282,42 @@ def test_spans_tags_round_trip(case: tuple[int, list[tuple[str, int, int]]]) -> 
     tags = spans_to_tags(n, spans)
     assert invalid_iob2(tags) is None
     assert tags_to_spans(tags) == sorted(spans, key=lambda s: s[1])
+
+
+def encode(n: int, spans: list[tuple[str, int, int]], scheme: str) -> list[str]:
+    """``spans`` written in ``scheme``, the way a corpus in that scheme would write them."""
+    tags = ["O"] * n
+    prev_end, prev_type = -1, ""
+    for etype, start, end in sorted(spans, key=lambda s: s[1]):
+        for k in range(start, end):
+            if scheme == "IOB2":
+                p = "B" if k == start else "I"
+            elif scheme == "IOB1":
+                p = "B" if k == start and prev_end == start and prev_type == etype else "I"
+            else:
+                single, last = ("S", "E") if scheme == "BIOES" else ("U", "L")
+                p = single if end - start == 1 else "B" if k == start else last if k == end - 1 else "I"
+            tags[k] = f"{p}-{etype}"
+        prev_end, prev_type = end, etype
+    return tags
+
+
+@given(spans_strategy, st.sampled_from(["IOB1", "IOB2", "BIOES", "BILOU"]))
+def test_every_scheme_reads_back_its_entities(case: tuple[int, list[tuple[str, int, int]]], scheme: str) -> None:
+    n, raw = case
+    spans: list[tuple[str, int, int]] = []
+    used: set[int] = set()
+    for etype, start, length in raw:
+        end = min(n, start + length)
+        if used.isdisjoint(range(start, end)):
+            used.update(range(start, end))
+            spans.append((etype, start, end))
+    tags = encode(n, spans, scheme)
+    assert violations(tags, scheme) == []
+    assert to_iob2(tags) == spans_to_tags(n, spans)
+
+
+@given(st.lists(st.sampled_from(["O", "B-PER", "I-PER", "E-PER", "S-PER", "I-LOC", "L-LOC", "U-LOC"]), max_size=12))
+def test_conversion_keeps_the_conlleval_reading_of_any_sequence(tags: list[str]) -> None:
+    assert tags_to_spans(to_iob2(tags)) == tags_to_spans(tags)
+    assert invalid_iob2(to_iob2(tags)) is None

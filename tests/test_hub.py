@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from bench.data import hub
-from bench.data.hub import label_names_of, rows_to_sentences
+from bench.data.hub import label_names_of, rows_to_split
 from bench.data.load import load_task_data
 from bench.errors import ConfigError, DataFormatError, DataNotFoundError
 from bench.spec import HubSource, TaskSpec
@@ -24,7 +24,7 @@ def test_labels_mapped_by_name_not_position() -> None:
     features = {"ner_tags": SimpleNamespace(feature=SimpleNamespace(names=["O", "B-LOC", "B-PER", "I-PER", "I-LOC"]))}
     names = label_names_of(features, source())
     rows = [{"tokens": ["Peter", "Parker", "in", "Paris"], "ner_tags": [2, 3, 0, 1]}]
-    (s,) = rows_to_sentences(rows, names=names, source=source(), split="train")
+    (s,) = rows_to_split(rows, names=names, source=source(), split="train").sentences
     assert s.tags == ("B-PER", "I-PER", "O", "B-LOC")
     assert s.source == "hub:someone/ner@abc123/train:1"
 
@@ -38,18 +38,28 @@ def test_label_names_from_options_and_missing() -> None:
 
 def test_bad_rows_are_named() -> None:
     with pytest.raises(DataFormatError, match=r"train:2 \(row\): 2 tokens but 1 tags"):
-        rows_to_sentences(
+        rows_to_split(
             [{"tokens": ["a"], "ner_tags": [0]}, {"tokens": ["a", "b"], "ner_tags": [0]}],
             names=["O"], source=source(), split="train",
         )
     with pytest.raises(DataFormatError, match="tag id 7 at token 1 has no name"):
-        rows_to_sentences([{"tokens": ["a"], "ner_tags": [7]}], names=["O"], source=source(), split="train")
+        rows_to_split([{"tokens": ["a"], "ner_tags": [7]}], names=["O"], source=source(), split="train")
 
 
-def test_iob1_hub_data_is_converted() -> None:
+def test_hub_tags_are_read_under_the_declared_scheme() -> None:
     rows = [{"tokens": ["Peter", "Parker"], "ner_tags": [1, 1]}]
-    (s,) = rows_to_sentences(rows, names=["O", "I-PER"], source=source(), split="train")
-    assert s.tags == ("B-PER", "I-PER")
+    sd = rows_to_split(rows, names=["O", "I-PER"], source=source(), split="train", scheme="IOB1")
+    assert sd.sentences[0].tags == ("B-PER", "I-PER") and not sd.warnings
+    assert "read as IOB1" in sd.notes[0]
+    # the same rows under a declared IOB2: an error naming the row, not a silent conversion
+    with pytest.raises(DataFormatError, match=r"train:1 \(row\): tag sequence invalid under the task's scheme IOB2"):
+        rows_to_split(rows, names=["O", "I-PER"], source=source(), split="train")
+    sd = rows_to_split(rows, names=["O", "I-PER"], source=source(), split="train", repair=True)
+    assert sd.sentences[0].tags == ("B-PER", "I-PER")
+    assert sd.warnings == [
+        "hub:someone/ner@abc123/train: 1 tag(s) invalid under the declared scheme IOB2 repaired the conlleval way "
+        "(repair = true) at row 1"
+    ]
 
 
 def test_unreachable_hub_is_one_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,4 +98,15 @@ def test_hub_token_classification_end_to_end(monkeypatch: pytest.MonkeyPatch) ->
     data = load_task_data(task, allow_hub=True)
     assert calls == ["train", "validation", "test"]
     assert data.source == "hub:someone/ner@abc123" and len(data.fingerprint) == 64
+    assert data.provenance == {"kind": "hub", "dataset": "someone/ner", "revision": "abc123", "config": None}
     assert data.sentences("test")[0].tags == ("B-PER", "I-PER", "O")
+
+
+def test_hub_task_scheme_must_fit_the_hub_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hub, "_fetch", lambda *_a: pytest.fail("fetched before the scheme was checked"))
+    task = TaskSpec(
+        name="hubonly", version="1", language="en", domain="x", entity_types=("PER",), scheme="spans",
+        licence="x", hub=source(),
+    )
+    with pytest.raises(ConfigError, match="scheme 'spans' does not fit format 'hub token_classification'"):
+        load_task_data(task, allow_hub=True)

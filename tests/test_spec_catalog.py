@@ -56,7 +56,7 @@ def test_bad_toml_syntax(tmp_path: Path) -> None:
 
 def test_unknown_reader_option(tmp_path: Path, conll_dir: Path) -> None:
     p = task_file(tmp_path, body=TASK.replace("pos_column = 1", "pos_colum = 1"))
-    with pytest.raises(ConfigError, match="unknown option.*pos_colum.*allowed: pos_column"):
+    with pytest.raises(ConfigError, match="unknown option.*pos_colum.*allowed: .*pos_column"):
         load_task_data(load_task_file(p), data_dir=conll_dir.parent)
 
 
@@ -84,12 +84,30 @@ def test_load_local_with_fingerprint(tmp_path: Path, conll_dir: Path, monkeypatc
     spec = load_task_file(task_file(tmp_path))
     monkeypatch.delenv("NERBENCH_DATA_DIR", raising=False)
     data = load_task_data(spec, data_dir=conll_dir.parent)
-    assert data.source.startswith("local:") and len(data.fingerprint) == 64
+    assert data.source == "local:tiny" and len(data.fingerprint) == 64
     assert data.labels == ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
     monkeypatch.setenv("NERBENCH_DATA_DIR", str(conll_dir.parent))
     assert load_task_data(spec).fingerprint == data.fingerprint
     (conll_dir / "test.txt").write_text("Other O\n")
     assert load_task_data(spec).fingerprint != data.fingerprint
+
+
+def test_provenance_names_files_relative_to_the_data_dir(tmp_path: Path, conll_dir: Path) -> None:
+    import json
+
+    from bench.data.load import sha256_file
+
+    data = load_task_data(load_task_file(task_file(tmp_path)), data_dir=conll_dir.parent)
+    assert data.provenance == {
+        "kind": "local",
+        "folder": "tiny",
+        "format": "conll",
+        "scheme": "IOB2",
+        "repair": False,
+        "files": {f"tiny/{n}": sha256_file(conll_dir / n) for n in ("dev.txt", "test.txt", "train.txt")},
+        "reader_options": {"pos_column": 1},
+    }
+    assert str(tmp_path) not in json.dumps([data.source, data.provenance, data.warnings])
 
 
 def test_missing_data_names_task_folder_and_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

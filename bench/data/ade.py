@@ -463,8 +463,12 @@ def _types(types: Mapping[str, str] | None) -> dict[str, str]:
     "ade",
     options=("seed", "fractions", "file", "types"),
     description="ADE corpus v2 DRUG-AE.rel: unique sentences, drug/effect spans, seeded split by PMID",
+    spans=True,
 )
-def read_ade(folder: Path, splits: Mapping[str, str], options: Mapping[str, Any]) -> dict[str, SplitData]:
+def read_ade(
+    folder: Path, splits: Mapping[str, str], options: Mapping[str, Any], *, scheme: str = "spans", repair: bool = False
+) -> dict[str, SplitData]:
+    """Span annotations: the task's scheme is ``spans`` and there are no source tags to repair."""
     path = folder / str(options.get("file", "DRUG-AE.rel"))
     fractions = tuple(float(f) for f in options.get("fractions", (0.8, 0.1, 0.1)))
     names = tuple(splits) or DEFAULT_SPLITS

@@ -562,8 +562,12 @@ def _bio_or_error(
     "brat",
     options=("text_file", "ann_file", "discontinuous", "overlap", "types", "join_whitespace_gaps"),
     description="BRAT standoff: one sentence per line in .txt, T lines in .ann, discontinuous spans",
+    spans=True,
 )
-def read_brat(folder: Path, splits: Mapping[str, str], options: Mapping[str, Any]) -> dict[str, SplitData]:
+def read_brat(
+    folder: Path, splits: Mapping[str, str], options: Mapping[str, Any], *, scheme: str = "spans", repair: bool = False
+) -> dict[str, SplitData]:
+    """Span annotations: the task's scheme is ``spans`` and there are no source tags to repair."""
     types = _types_option(options.get("types"))
     out: dict[str, SplitData] = {}
     for split, sub in splits.items():

@@ -1,82 +1,128 @@
 """CoNLL column files: one token per line, blank line between sentences, ``-DOCSTART-`` documents.
 
-Columns are whitespace-separated (or tab-separated with ``separator = "tab"``). The tag column is
-configurable (default: last), the word column is 0, and a POS column can be named so the CRF can
-use it. Tags are checked, and IOB1/BIOES input is converted to IOB2 with a note saying so.
+Columns are separated by ASCII spaces or tabs (``separator = "whitespace"``, the default) or by tabs
+only (``separator = "tab"``); any other character, a no-break space or a zero-width space included,
+belongs to a column, so a token made only of such a character keeps its word. Lines end at ``\\n``
+(and an optional ``\\r``), never at other Unicode line separators. The tag column is configurable
+(default: last), the word column is 0, and a POS column can be named so the CRF can use it.
+
+Tags are read under the task's declared scheme (:func:`bench.data.schemes.apply_scheme`): IOB1 and
+BIOES are converted to IOB2, a sequence the scheme does not allow is an error naming the line unless
+the task sets ``repair = true``. Documents come from ``-DOCSTART-`` lines, which must stand between
+blank lines, or from ``doc_files`` (one PubTator file per split, aligned token by token).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.data.formats import register_format
-from bench.data.schemes import TagError, split_tag, to_iob2
+from bench.data.pubtator import align_documents, read_pubtator
+from bench.data.schemes import TagError, apply_scheme, repair_warning, split_tag
 from bench.data.textio import read_utf8
 from bench.data.types import Sentence, SplitData
-from bench.errors import DataFormatError
+from bench.errors import ConfigError, DataFormatError
 
 log = logging.getLogger(__name__)
 
 DOCSTART = "-DOCSTART-"
+SEPARATORS = ("whitespace", "tab")
+DOC_FORMATS = ("pubtator",)
+
+_ASCII_BLANKS = re.compile(r"[ \t]+")
 
 
 def read_text(path: Path) -> str:
-    """A UTF-8 file's text without its BOM; missing, empty or undecodable files are errors."""
-    return read_utf8(path).lstrip("\ufeff")
+    """A UTF-8 file's text without its leading BOM; missing, empty or undecodable files are errors."""
+    return read_utf8(path).removeprefix("\ufeff")
 
 
-def read_conll_file(
+def split_columns(line: str, separator: str = "whitespace") -> list[str]:
+    """Columns of one token line; only ASCII spaces and tabs (or only tabs) separate them.
+
+    >>> split_columns("\\u00a0 NN O")
+    ['\\xa0', 'NN', 'O']
+    >>> split_columns("a b\\tB-X", "tab")
+    ['a b', 'B-X']
+    """
+    if separator == "tab":
+        return line.split("\t")
+    return _ASCII_BLANKS.split(line.strip(" \t"))
+
+
+def _is_blank(line: str) -> bool:
+    return not line.strip(" \t")
+
+
+@dataclass
+class _Raw:
+    line: int
+    tokens: list[str]
+    tags: list[str]
+    pos: list[str] | None
+    doc: int
+
+
+def read_conll_split(
     path: Path,
     *,
+    name: str = "",
     tag_column: int = -1,
     pos_column: int | None = None,
     separator: str = "whitespace",
-    scheme: str = "auto",
-) -> tuple[list[Sentence], list[str]]:
-    """Read one CoNLL file into sentences with IOB2 tags; returns ``(sentences, notes)``.
+    scheme: str = "IOB2",
+    repair: bool = False,
+    doc_file: Path | None = None,
+    display: str | None = None,
+) -> SplitData:
+    """Read one CoNLL file into a :class:`SplitData` of IOB2 sentences.
 
     Every line of a sentence must have the same number of columns as the file's first token line;
-    a bad tag (``B-``, ``X-PER``) is an error with its line number.
+    a bad tag (``B-``, ``X-PER``) or a tag sequence the declared ``scheme`` does not allow is an
+    error with its line number (the latter repaired and counted with ``repair``). ``display`` is
+    the file's name in notes and warnings (no absolute path; default: the file name).
     """
+    if separator not in SEPARATORS:
+        raise ConfigError(f"option 'separator' must be one of {', '.join(SEPARATORS)}, got {separator!r}")
+    display = display or path.name
     text = read_text(path)
-    split = (lambda s: s.split("\t")) if separator == "tab" else (lambda s: s.split())
-    sentences_raw: list[tuple[int, list[str], list[str], list[str] | None, str | None]] = []
-    tokens: list[str] = []
-    tags: list[str] = []
-    pos: list[str] = []
-    start_line = 0
+    raws: list[_Raw] = []
+    cur: _Raw | None = None
     ncols: int | None = None
-    doc_index = 0
+    doc_index = -1  # markers seen so far - 1: sentences before the first marker form the first document
     docs_seen = False
-    in_doc = 0  # sentences since the last -DOCSTART-
+    docstart_line: int | None = None  # the previous line was a -DOCSTART- line
 
-    def flush() -> None:
-        nonlocal in_doc
-        if tokens:
-            doc = f"doc{doc_index}" if docs_seen else None
-            sentences_raw.append((start_line, tokens.copy(), tags.copy(), pos.copy() if pos_column is not None else None, doc))
-            in_doc += 1
-            tokens.clear()
-            tags.clear()
-            pos.clear()
-
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            flush()
+    for lineno, raw_line in enumerate(text.split("\n"), start=1):
+        line = raw_line.removesuffix("\r")
+        if _is_blank(line):
+            if cur is not None:
+                raws.append(cur)
+                cur = None
+            docstart_line = None
             continue
-        cols = split(line.rstrip("\n\r"))
+        cols = split_columns(line, separator)
+        if docstart_line is not None:
+            raise DataFormatError(
+                path, docstart_line,
+                f"{DOCSTART} line is followed by line {lineno} without a blank line between them "
+                "(a document marker stands between blank lines)",
+            )
         if cols[0] == DOCSTART:
-            flush()
-            if in_doc:
-                doc_index += 1
-                in_doc = 0
-            if not docs_seen:
-                # sentences before the first marker form the first document
-                sentences_raw[:] = [(*s[:4], "doc0") for s in sentences_raw]
+            if cur is not None:
+                raise DataFormatError(
+                    path, lineno,
+                    f"{DOCSTART} inside a sentence: line {lineno - 1} is a token line with no blank line "
+                    "between them (a document marker stands between blank lines)",
+                )
+            doc_index += 1
             docs_seen = True
+            docstart_line = lineno
             continue
         if ncols is None:
             ncols = len(cols)
@@ -90,53 +136,116 @@ def read_conll_file(
             split_tag(tag)
         except TagError as exc:
             raise DataFormatError(path, lineno, f"bad tag {tag!r}: {str(exc).split(': ', 1)[1]}") from None
-        if not tokens:
-            start_line = lineno
-        tokens.append(cols[0])
-        tags.append(tag)
-        if pos_column is not None:
-            pos.append(cols[pos_column])
-    flush()
-    if not sentences_raw:
+        if cur is None:
+            cur = _Raw(lineno, [], [], [] if pos_column is not None else None, doc_index)
+        cur.tokens.append(cols[0])
+        cur.tags.append(tag)
+        if cur.pos is not None:
+            cur.pos.append(cols[pos_column])  # type: ignore[index]
+    if cur is not None:
+        raws.append(cur)
+    if not raws:
         raise DataFormatError(path, None, "no sentences found (only blank or -DOCSTART- lines)")
 
-    iob2, detected = to_iob2([s[2] for s in sentences_raw], scheme=scheme)
+    result = apply_scheme(
+        [r.tags for r in raws], scheme=scheme, repair=repair, locate=lambda si, ti: (path, raws[si].line + ti, None)
+    )
     notes: list[str] = []
-    if detected != "IOB2":
-        changed = sum(a != b for s, new in zip(sentences_raw, iob2, strict=False) for a, b in zip(s[2], new, strict=False))
-        notes.append(f"{path.name}: tags are {detected}; converted to IOB2 ({changed} tags changed)")
-        log.warning(notes[-1])
-    if docs_seen:
-        ndocs = len({s[4] for s in sentences_raw})
-        notes.append(f"{path.name}: {ndocs} documents from -DOCSTART- markers")
+    warnings: list[str] = []
+    if scheme != "IOB2":
+        notes.append(f"{display}: tags read as {scheme} (the task's scheme); converted to IOB2 ({result.changed} tags changed)")
+    if result.repaired:
+        warnings.append(repair_warning(display, scheme, result.repaired))
+        log.warning(warnings[-1])
+
+    doc_ids: list[str | None]
+    if doc_file is not None:
+        if docs_seen:
+            raise DataFormatError(path, None, f"has {DOCSTART} lines and doc_files names {doc_file.name}: use one of them")
+        docs = read_pubtator(doc_file)
+        doc_ids = list(
+            align_documents([r.tokens for r in raws], docs, path=path, first_lines=[r.line for r in raws])
+        )
+        in_order = list(dict.fromkeys(doc_ids))
+        file_order = [d.id for d in docs if d.id in set(in_order)]
+        notes.append(
+            f"{display}: {len(set(in_order))} documents from {doc_file.name}, every token aligned to its document's "
+            "text" + ("" if in_order == list(dict.fromkeys(file_order)) else " (in another order than that file's)")
+        )
+    elif docs_seen:
+        # documents numbered in order of appearance; markers with no sentence between them add none
+        dense = {d: i for i, d in enumerate(dict.fromkeys(r.doc for r in raws))}
+        doc_ids = [f"doc{dense[r.doc]}" for r in raws]
+        notes.append(f"{display}: {len(set(doc_ids))} documents from {DOCSTART} markers")
+    else:
+        doc_ids = [None] * len(raws)
+
     sents = [
         Sentence(
-            tokens=tuple(toks),
-            tags=tuple(new),
-            source=f"{path}:{line}",
+            tokens=tuple(r.tokens),
+            tags=tuple(tags),
+            source=f"{path}:{r.line}",
             doc_id=doc,
-            pos=tuple(p) if p is not None else None,
+            pos=tuple(r.pos) if r.pos is not None else None,
         )
-        for (line, toks, _, p, doc), new in zip(sentences_raw, iob2, strict=False)
+        for r, tags, doc in zip(raws, result.tags, doc_ids, strict=True)
     ]
-    return sents, notes
+    files = [str(path)] + ([str(doc_file)] if doc_file is not None else [])
+    stats = {"tags_changed": result.changed, "tags_repaired": len(result.repaired)}
+    return SplitData(name or path.name, sents, files=files, notes=notes, warnings=warnings, stats=stats)
+
+
+def read_conll_file(
+    path: Path,
+    *,
+    tag_column: int = -1,
+    pos_column: int | None = None,
+    separator: str = "whitespace",
+    scheme: str = "IOB2",
+    repair: bool = False,
+) -> tuple[list[Sentence], list[str]]:
+    """Read one CoNLL file into sentences with IOB2 tags; returns ``(sentences, notes)`` (warnings included)."""
+    sd = read_conll_split(
+        path, tag_column=tag_column, pos_column=pos_column, separator=separator, scheme=scheme, repair=repair
+    )
+    return sd.sentences, sd.notes + sd.warnings
+
+
+def _doc_files(options: Mapping[str, Any], splits: Mapping[str, str]) -> dict[str, str]:
+    files = options.get("doc_files")
+    fmt = options.get("doc_format", "pubtator")
+    if files is None:
+        if "doc_format" in options:
+            raise ConfigError("option 'doc_format' needs 'doc_files' (one document file per split)")
+        return {}
+    if fmt not in DOC_FORMATS:
+        raise ConfigError(f"option 'doc_format' must be one of {', '.join(DOC_FORMATS)}, got {fmt!r}")
+    if not isinstance(files, Mapping) or set(files) != set(splits):
+        got = ", ".join(files) if isinstance(files, Mapping) else repr(files)
+        raise ConfigError(f"option 'doc_files' must name one file per split ({', '.join(splits)}); got {got}")
+    return {k: str(v) for k, v in files.items()}
 
 
 @register_format(
     "conll",
-    options=("tag_column", "pos_column", "separator", "scheme"),
-    description="CoNLL columns: word first, tag column configurable, -DOCSTART- documents",
+    options=("tag_column", "pos_column", "separator", "doc_files", "doc_format"),
+    description="CoNLL columns: word first, tag column configurable, -DOCSTART- or PubTator documents",
 )
-def read_conll(folder: Path, splits: Mapping[str, str], options: Mapping[str, Any]) -> dict[str, SplitData]:
+def read_conll(
+    folder: Path, splits: Mapping[str, str], options: Mapping[str, Any], *, scheme: str = "IOB2", repair: bool = False
+) -> dict[str, SplitData]:
+    doc_files = _doc_files(options, splits)
     out: dict[str, SplitData] = {}
     for split, rel in splits.items():
-        path = folder / rel
-        sents, notes = read_conll_file(
-            path,
+        out[split] = read_conll_split(
+            folder / rel,
+            name=split,
             tag_column=int(options.get("tag_column", -1)),
             pos_column=options.get("pos_column"),
             separator=str(options.get("separator", "whitespace")),
-            scheme=str(options.get("scheme", "auto")),
+            scheme=scheme,
+            repair=repair,
+            doc_file=folder / doc_files[split] if doc_files else None,
+            display=rel,
         )
-        out[split] = SplitData(split, sents, files=[str(path)], notes=notes)
     return out

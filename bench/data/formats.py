@@ -2,25 +2,27 @@
 
 A format reader turns a task's local folder into split data::
 
-    reader(folder, splits, options) -> dict[str, SplitData]
+    reader(folder, splits, options, *, scheme, repair) -> dict[str, SplitData]
 
 ``splits`` maps split names (``train``/``dev``/``test``) to the file or sub-folder named in the
-task TOML; ``options`` is the task's ``[local.options]`` table. A reader declares the option
-names it accepts so a typo'd key is rejected before any file is opened.
+task TOML; ``options`` is the task's ``[local.options]`` table; ``scheme`` and ``repair`` are the
+task's declared tagging scheme and repair policy (see :mod:`bench.data.schemes`). A reader declares
+the option names it accepts so a typo'd key is rejected before any file is opened, and the schemes
+it can read (``spans`` for span-annotated formats) so a task cannot declare one it would ignore.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
+from bench.data.schemes import SPANS, TAG_SCHEMES
 from bench.data.types import SplitData
 from bench.registry import Registry
 
-ReaderFn = Callable[[Path, Mapping[str, str], Mapping[str, Any]], dict[str, SplitData]]
+ReaderFn = Callable[..., dict[str, SplitData]]
+"""``(folder, splits, options, *, scheme, repair) -> {split: SplitData}``."""
 
 
 @dataclass(frozen=True)
@@ -30,16 +32,21 @@ class Format:
     options: frozenset[str]
     """Option names the reader accepts in ``[local.options]``."""
     description: str = ""
+    schemes: frozenset[str] = frozenset(TAG_SCHEMES)
+    """Schemes a task using this format may declare."""
 
 
 FORMATS: Registry[Format] = Registry("data format")
 
 
-def register_format(name: str, *, options: tuple[str, ...] = (), description: str = "") -> Callable[[ReaderFn], ReaderFn]:
-    """Decorator: register ``fn`` as the reader of format ``name``."""
+def register_format(
+    name: str, *, options: tuple[str, ...] = (), description: str = "", spans: bool = False
+) -> Callable[[ReaderFn], ReaderFn]:
+    """Decorator: register ``fn`` as the reader of format ``name``; ``spans``: it reads span annotations."""
 
     def deco(fn: ReaderFn) -> ReaderFn:
-        FORMATS.register(name, Format(name, fn, frozenset(options), description))
+        schemes = frozenset({SPANS}) if spans else frozenset(TAG_SCHEMES)
+        FORMATS.register(name, Format(name, fn, frozenset(options), description, schemes))
         return fn
 
     return deco

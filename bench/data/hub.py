@@ -11,12 +11,15 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bench.data.schemes import TagError, split_tag, to_iob2
+from bench.data.schemes import SPANS, TAG_SCHEMES, TagError, apply_scheme, repair_warning, split_tag
 from bench.data.types import Sentence, SplitData
 from bench.errors import ConfigError, DataFormatError, DataNotFoundError
 from bench.spec import HubSource, TaskSpec
 
 log = logging.getLogger(__name__)
+
+HUB_FORMATS = {"token_classification": frozenset(TAG_SCHEMES), "ade": frozenset({SPANS})}
+"""Hub formats and the schemes a task using each may declare."""
 
 
 def label_names_of(rows_features: Any, source: HubSource) -> list[str]:
@@ -34,13 +37,20 @@ def label_names_of(rows_features: Any, source: HubSource) -> list[str]:
     )
 
 
-def rows_to_sentences(
-    rows: Sequence[Mapping[str, Any]], *, names: Sequence[str], source: HubSource, split: str
-) -> list[Sentence]:
-    """Convert token-classification rows (tokens + integer tags) to IOB2 sentences."""
+def rows_to_split(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    names: Sequence[str],
+    source: HubSource,
+    split: str,
+    name: str = "",
+    scheme: str = "IOB2",
+    repair: bool = False,
+) -> SplitData:
+    """Token-classification rows (tokens + integer tags) as IOB2 sentences, read under the task's ``scheme``."""
     where = f"hub:{source.dataset}@{source.revision}/{split}"
     pos_field = source.options.get("pos_field")
-    raw: list[tuple[list[str], list[str]]] = []
+    raw: list[tuple[int, list[str], list[str]]] = []
     for i, row in enumerate(rows):
         tokens = [str(t) for t in row[source.tokens_field]]
         ids = row[source.tags_field]
@@ -60,17 +70,22 @@ def rows_to_sentences(
                 raise DataFormatError(where, i + 1, str(exc), where="row") from None
             tags.append(tag)
         if tokens:
-            raw.append((tokens, tags))
-    iob2, scheme = to_iob2([t for _, t in raw])
+            raw.append((i, tokens, tags))
+    result = apply_scheme(
+        [t for _, _, t in raw], scheme=scheme, repair=repair, locate=lambda si, ti: (where, raw[si][0] + 1, "row")
+    )
+    notes, warnings = [], []
     if scheme != "IOB2":
-        log.warning("%s: tags are %s; converted to IOB2", where, scheme)
+        notes.append(f"{where}: tags read as {scheme} (the task's scheme); converted to IOB2 ({result.changed} tags changed)")
+    if result.repaired:
+        warnings.append(repair_warning(where, scheme, result.repaired, unit="row"))
+        log.warning(warnings[-1])
     out = []
-    for i, ((tokens, _), tags) in enumerate(zip(raw, iob2, strict=False)):
-        pos = None
-        if pos_field:
-            pos = tuple(str(p) for p in rows[i][pos_field])
-        out.append(Sentence(tuple(tokens), tuple(tags), source=f"{where}:{i + 1}", pos=None if pos is None else pos))
-    return out
+    for (i, tokens, _), tags in zip(raw, result.tags, strict=True):
+        pos = tuple(str(p) for p in rows[i][pos_field]) if pos_field else None
+        out.append(Sentence(tuple(tokens), tuple(tags), source=f"{where}:{i + 1}", pos=pos))
+    stats = {"tags_changed": result.changed, "tags_repaired": len(result.repaired)}
+    return SplitData(name or split, out, notes=notes, warnings=warnings, stats=stats)
 
 
 def _fetch(source: HubSource, split: str) -> Any:
@@ -89,11 +104,13 @@ def _fetch(source: HubSource, split: str) -> Any:
 
 def load_hub(task: TaskSpec) -> Any:
     """Load ``task`` from its ``[hub]`` source into a :class:`bench.data.load.TaskData`."""
-    from bench.data.load import _finish, content_digest
+    from bench.data.load import _finish, check_scheme, content_digest
 
     assert task.hub is not None
     src = task.hub
     splits: dict[str, SplitData] = {}
+    if src.format in HUB_FORMATS:
+        check_scheme(task, f"hub {src.format}", HUB_FORMATS[src.format])
     if src.format == "ade":
         from bench.data import ade
 
@@ -104,8 +121,11 @@ def load_hub(task: TaskSpec) -> Any:
         for name, hub_split in src.splits.items():
             ds = _fetch(src, hub_split)
             names = label_names_of(getattr(ds, "features", None), src)
-            splits[name] = SplitData(name, rows_to_sentences(list(ds), names=names, source=src, split=hub_split))
+            splits[name] = rows_to_split(
+                list(ds), names=names, source=src, split=hub_split, name=name, scheme=task.scheme, repair=task.repair
+            )
     else:
         raise ConfigError(f"{task.origin}: unknown hub format '{src.format}' (use token_classification or ade)")
     fps = {name: content_digest(sd.sentences) for name, sd in splits.items()}
-    return _finish(task, splits, f"hub:{src.dataset}@{src.revision}", fps)
+    provenance = {"kind": "hub", "dataset": src.dataset, "revision": src.revision, "config": src.config}
+    return _finish(task, splits, f"hub:{src.dataset}@{src.revision}", fps, provenance)

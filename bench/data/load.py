@@ -1,7 +1,9 @@
 """Resolve where a task's data comes from and load it: ``--data-dir`` > ``NERBENCH_DATA_DIR`` > hub.
 
 The result carries a fingerprint (sha256 of the files read, plus the reader's options) that goes
-into every result file, so two results are only compared when they saw the same data.
+into every result file, so two results are only compared when they saw the same data, and a
+provenance record (which files, by path relative to the data dir, with their sha256; or which hub
+dataset and revision). Neither holds an absolute path of the machine that loaded the data.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.data.formats import get_format
 from bench.data.schemes import tags_to_spans
 from bench.data.types import Sentence, SplitData
-from bench.errors import ConfigError, DataFormatError, DataNotFoundError, NerbenchError
+from bench.errors import ConfigError, DataFormatError, DataNotFoundError
 from bench.spec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -30,10 +33,14 @@ class TaskData:
     task: TaskSpec
     splits: dict[str, SplitData]
     source: str
-    """``local:<folder>`` or ``hub:<dataset>@<revision>``."""
+    """``local:<folder relative to the data dir>`` or ``hub:<dataset>@<revision>``."""
     fingerprint: str
     split_fingerprints: dict[str, str]
     warnings: list[str] = field(default_factory=list)
+    """What every result carries as ``data_warnings``: repaired tags, types unseen in train."""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """Local: ``{"kind": "local", "folder", "files": {path relative to the data dir: sha256},
+    "reader_options"}``; hub: ``{"kind": "hub", "dataset", "revision", "config"}``."""
 
     @property
     def labels(self) -> list[str]:
@@ -56,15 +63,19 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _files_digest(files: list[str]) -> str:
-    h = hashlib.sha256()
+def _expand(files: list[str]) -> list[Path]:
+    """The files behind ``files`` (a folder stands for every file under it), in digest order."""
+    out: list[Path] = []
     for f in sorted(files):
         p = Path(f)
-        if p.is_dir():
-            for sub in sorted(x for x in p.rglob("*") if x.is_file()):
-                h.update(sha256_file(sub).encode())
-        else:
-            h.update(sha256_file(p).encode())
+        out.extend(sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p])
+    return out
+
+
+def _files_digest(files: list[str], shas: dict[Path, str]) -> str:
+    h = hashlib.sha256()
+    for p in _expand(files):
+        h.update(shas[p].encode())
     return h.hexdigest()
 
 
@@ -94,7 +105,7 @@ def load_task_data(task: TaskSpec, *, data_dir: str | Path | None = None, allow_
     if task.local is not None and root is not None:
         folder = root / task.local.folder
         if folder.is_dir():
-            return _load_local(task, folder)
+            return _load_local(task, folder, root)
         tried.append(f"local folder {folder} (not found)")
     elif task.local is not None:
         tried.append(f"local data (no --data-dir given and ${ENV_DATA_DIR} is not set)")
@@ -103,7 +114,7 @@ def load_task_data(task: TaskSpec, *, data_dir: str | Path | None = None, allow_
             from bench.data.hub import load_hub
 
             return load_hub(task)
-        except NerbenchError as exc:
+        except DataNotFoundError as exc:  # hub not reachable; a bad task or bad rows are errors of their own
             tried.append(f"hub {task.hub.dataset}: {exc}")
     fix = (
         f"put the files under <DIR>/{task.local.folder}/ and pass --data-dir DIR or set {ENV_DATA_DIR}=DIR"
@@ -113,7 +124,21 @@ def load_task_data(task: TaskSpec, *, data_dir: str | Path | None = None, allow_
     raise DataNotFoundError(f"task '{task.name}': no data found. Tried: " + "; ".join(tried) + f". To fix: {fix}.")
 
 
-def _load_local(task: TaskSpec, folder: Path) -> TaskData:
+def check_scheme(task: TaskSpec, format_name: str, schemes: frozenset[str]) -> None:
+    """The task's declared scheme must be one its format reads (``spans`` for span formats)."""
+    if task.scheme not in schemes:
+        raise ConfigError(
+            f"{task.origin or task.name}: scheme '{task.scheme}' does not fit format '{format_name}' "
+            f"(it reads {', '.join(sorted(schemes))})"
+        )
+
+
+def _relative(path: Path, root: Path) -> str:
+    """``path`` relative to the data dir, with ``/`` separators: what provenance records."""
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+def _load_local(task: TaskSpec, folder: Path, root: Path) -> TaskData:
     assert task.local is not None
     fmt = get_format(task.local.format)
     unknown = sorted(set(task.local.options) - fmt.options)
@@ -122,22 +147,42 @@ def _load_local(task: TaskSpec, folder: Path) -> TaskData:
             f"{task.origin}: unknown option(s) {', '.join(unknown)} for format '{fmt.name}' "
             f"(allowed: {', '.join(sorted(fmt.options)) or 'none'})"
         )
-    splits = fmt.read(folder, task.local.splits, task.local.options)
+    check_scheme(task, fmt.name, fmt.schemes)
+    splits = fmt.read(folder, task.local.splits, task.local.options, scheme=task.scheme, repair=task.repair)
     opts = json.dumps({"format": fmt.name, "options": task.local.options}, sort_keys=True)
+    shas = {p: sha256_file(p) for sd in splits.values() for p in _expand(sd.files)}
     # Files + reader options + the sentences themselves: splits cut from one file (ADE) differ too.
     split_fps = {
-        name: hashlib.sha256((opts + _files_digest(sd.files) + content_digest(sd.sentences)).encode()).hexdigest()
+        name: hashlib.sha256((opts + _files_digest(sd.files, shas) + content_digest(sd.sentences)).encode()).hexdigest()
         for name, sd in splits.items()
     }
-    return _finish(task, splits, f"local:{folder}", split_fps)
+    folder_rel = _relative(folder, root)
+    provenance = {
+        "kind": "local",
+        "folder": folder_rel,
+        "format": fmt.name,
+        "scheme": task.scheme,
+        "repair": task.repair,
+        "files": {_relative(p, root): sha for p, sha in sorted(shas.items(), key=lambda kv: _relative(kv[0], root))},
+        "reader_options": dict(task.local.options),
+    }
+    return _finish(task, splits, f"local:{folder_rel}", split_fps, provenance)
 
 
-def _finish(task: TaskSpec, splits: dict[str, SplitData], source: str, split_fps: dict[str, str]) -> TaskData:
+def _finish(
+    task: TaskSpec,
+    splits: dict[str, SplitData],
+    source: str,
+    split_fps: dict[str, str],
+    provenance: dict[str, Any],
+) -> TaskData:
     combined = hashlib.sha256("".join(f"{k}={split_fps[k]};" for k in sorted(split_fps)).encode()).hexdigest()
-    data = TaskData(task, splits, source, combined, split_fps)
-    data.warnings = check_labels(data)
-    for w in data.warnings:
+    data = TaskData(task, splits, source, combined, split_fps, provenance=provenance)
+    # Split warnings were logged by the readers; check_labels' are logged here.
+    label_warnings = check_labels(data)
+    for w in label_warnings:
         log.warning(w)
+    data.warnings = [w for sd in splits.values() for w in sd.warnings] + label_warnings
     return data
 
 

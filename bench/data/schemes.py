@@ -1,15 +1,38 @@
-"""Tagging schemes: parse, detect, convert to IOB2, validate.
+"""Tagging schemes: parse, validate against the declared scheme, convert to IOB2.
 
-Everything inside nerbench is IOB2 (``B-`` starts every entity). Readers call :func:`to_iob2`
-on what they read, which detects IOB1 and BIOES/IOBES and converts, and rejects malformed tags
-(``B-``, ``X-PER``) with the file and line.
+Everything inside nerbench is IOB2 (``B-`` starts every entity). A task declares the scheme of its
+source (``scheme = "IOB1"`` in the task TOML) and that declaration is the scheme: readers check
+every sequence against it with :func:`violations` and convert with :func:`to_iob2`. Nothing is
+guessed per file. A sequence that breaks the declared scheme is an error, unless the task sets
+``repair = true``; then it is read the conlleval way (:func:`tags_to_spans`) and the repairs are
+counted (:func:`apply_scheme`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import DataFormatError
 
 PREFIXES = frozenset("BIOES") | {"L", "U"}
+
+TAG_SCHEMES: dict[str, frozenset[str]] = {
+    "IOB1": frozenset("BIO"),
+    "IOB2": frozenset("BIO"),
+    "BIOES": frozenset("BIOES"),
+    "BILOU": frozenset("BILOU"),
+}
+"""Tag schemes a task may declare, with the prefixes each allows (``O`` is the outside tag)."""
+
+SPANS = "spans"
+"""The scheme of span-annotated sources (BRAT, ADE): there are no source tags to validate."""
+
+ALL_SCHEMES = (*TAG_SCHEMES, SPANS)
+
+_END = {"E": "E", "L": "E", "S": "S", "U": "S"}
+"""BILOU's ``L``/``U`` read as BIOES's ``E``/``S``."""
 
 
 class TagError(ValueError):
@@ -43,11 +66,65 @@ def split_tag(tag: str, index: int = 0) -> tuple[str, str]:
     return prefix, etype
 
 
-def detect_scheme(sequences: Sequence[Sequence[str]]) -> str:
-    """Guess the scheme of a corpus: ``BIOES``, ``IOB1`` or ``IOB2``.
+def check_scheme_name(scheme: str) -> str:
+    """``scheme`` if it is one a task may declare, else a ``ValueError`` listing them."""
+    if scheme not in ALL_SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r} (use one of {', '.join(ALL_SCHEMES)})")
+    return scheme
 
-    IOB1 is recognised by an ``I-X`` that opens an entity (after ``O``, at sentence start, or after
-    another type); BIOES by any ``E-``/``S-``/``L-``/``U-`` prefix.
+
+def violations(tags: Sequence[str], scheme: str) -> list[tuple[int, str]]:
+    """Every tag of ``tags`` that breaks ``scheme``, as ``(index, problem)``; empty when valid.
+
+    IOB2: ``I-X`` must follow ``B-X``/``I-X``. IOB1: ``B-X`` only directly after an ``X`` entity
+    (it separates two adjacent entities of one type). BIOES/BILOU: ``B``/``I`` must be followed by
+    ``I``/``E`` of their type, ``I``/``E`` must follow ``B``/``I`` of their type.
+
+    >>> violations(["B-PER", "I-PER", "O", "I-LOC"], "IOB2")
+    [(3, "'I-LOC' after 'O' does not continue a LOC entity (IOB2 starts every entity with B-)")]
+    >>> violations(["I-PER", "B-PER", "O", "B-LOC"], "IOB1")
+    [(3, "'B-LOC' after 'O': IOB1 uses B- only between two adjacent entities of one type")]
+    >>> violations(["B-PER", "O"], "BIOES")
+    [(0, "'B-PER' is not followed by I-PER or E-PER")]
+    """
+    allowed = TAG_SCHEMES[check_scheme_name(scheme)] if scheme != SPANS else frozenset()
+    if not allowed:
+        raise ValueError("scheme 'spans' has no tags to validate")
+    parsed = [split_tag(t, i) for i, t in enumerate(tags)]
+    out: list[tuple[int, str]] = []
+    for i, (p, t) in enumerate(parsed):
+        prev_tag = tags[i - 1] if i else "start of sentence"
+        pp, pt = parsed[i - 1] if i else ("O", "")
+        np_, nt = parsed[i + 1] if i + 1 < len(parsed) else ("O", "")
+        if p not in allowed:
+            out.append((i, f"prefix {p!r} of {tags[i]!r} is not part of {scheme} (it allows {', '.join(sorted(allowed))})"))
+        elif p == "O":
+            continue
+        elif scheme == "IOB2":
+            if p == "I" and not (pp in "BI" and pt == t):
+                out.append((i, f"{tags[i]!r} after {prev_tag!r} does not continue a {t} entity (IOB2 starts every entity with B-)"))
+        elif scheme == "IOB1":
+            if p == "B" and not (pp in "BI" and pt == t):
+                out.append((i, f"{tags[i]!r} after {prev_tag!r}: IOB1 uses B- only between two adjacent entities of one type"))
+        else:  # BIOES / BILOU
+            inside, last = ("I", "E") if scheme == "BIOES" else ("I", "L")
+            if p in ("I", last) and not (pp in ("B", "I") and pt == t):
+                out.append((i, f"{tags[i]!r} after {prev_tag!r} does not continue a {t} entity"))
+            elif p in ("B", "I") and not (np_ in (inside, last) and nt == t):
+                out.append((i, f"{tags[i]!r} is not followed by {inside}-{t} or {last}-{t}"))
+    return out
+
+
+def invalid_iob2(tags: Sequence[str]) -> int | None:
+    """Index of the first tag that breaks IOB2 (an ``I-X`` not continuing an ``X``), else ``None``."""
+    bad = violations(tags, "IOB2")
+    return bad[0][0] if bad else None
+
+
+def detect_scheme(sequences: Sequence[Sequence[str]]) -> str:
+    """What the tags *look like*: ``BIOES``, ``IOB1`` or ``IOB2``; only for hints in error messages.
+
+    The declared scheme decides how tags are read; this guess never does.
 
     >>> detect_scheme([["I-PER", "O", "B-LOC"]])
     'IOB1'
@@ -61,7 +138,7 @@ def detect_scheme(sequences: Sequence[Sequence[str]]) -> str:
         prev_p, prev_t = "O", ""
         for i, tag in enumerate(seq):
             p, t = split_tag(tag, i)
-            if p in {"E", "S", "L", "U"}:
+            if p in _END:
                 return "BIOES"
             if p == "I" and (prev_p == "O" or prev_t != t):
                 iob1 = True
@@ -69,87 +146,35 @@ def detect_scheme(sequences: Sequence[Sequence[str]]) -> str:
     return "IOB1" if iob1 else "IOB2"
 
 
-def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
-    """``I-`` that opens an entity becomes ``B-``.
-
-    >>> iob1_to_iob2(["I-PER", "I-PER", "O", "I-LOC", "B-LOC"])
-    ['B-PER', 'I-PER', 'O', 'B-LOC', 'B-LOC']
-    """
-    out: list[str] = []
-    prev_p, prev_t = "O", ""
-    for i, tag in enumerate(tags):
-        p, t = split_tag(tag, i)
-        if p == "I" and (prev_p == "O" or prev_t != t):
-            p = "B"
-        out.append("O" if p == "O" else f"{p}-{t}")
-        prev_p, prev_t = p, t
-    return out
-
-
-def bioes_to_iob2(tags: Sequence[str]) -> list[str]:
-    """``S-``/``U-`` -> ``B-``, ``E-``/``L-`` -> ``I-``.
-
-    >>> bioes_to_iob2(["S-PER", "B-LOC", "E-LOC"])
-    ['B-PER', 'B-LOC', 'I-LOC']
-    """
-    mapping = {"S": "B", "U": "B", "E": "I", "L": "I", "B": "B", "I": "I"}
-    out = []
-    for i, tag in enumerate(tags):
-        p, t = split_tag(tag, i)
-        out.append("O" if p == "O" else f"{mapping[p]}-{t}")
-    return out
-
-
-def invalid_iob2(tags: Sequence[str]) -> int | None:
-    """Index of the first tag that breaks IOB2 (an ``I-X`` not continuing an ``X``), else ``None``."""
-    prev_p, prev_t = "O", ""
-    for i, tag in enumerate(tags):
-        p, t = split_tag(tag, i)
-        if p not in {"B", "I", "O"}:
-            return i
-        if p == "I" and (prev_p == "O" or prev_t != t):
-            return i
-        prev_p, prev_t = p, t
-    return None
-
-
-def to_iob2(sequences: Sequence[Sequence[str]], *, scheme: str = "auto") -> tuple[list[list[str]], str]:
-    """Convert sequences to IOB2; returns ``(converted, detected_or_given_scheme)``."""
-    scheme = scheme.upper()
-    if scheme == "AUTO":
-        scheme = detect_scheme(sequences)
-    if scheme == "IOB2":
-        return [list(s) for s in sequences], scheme
-    if scheme == "IOB1":
-        return [iob1_to_iob2(s) for s in sequences], scheme
-    if scheme in {"BIOES", "IOBES", "BILOU"}:
-        return [bioes_to_iob2(s) for s in sequences], "BIOES"
-    raise ValueError(f"unknown tagging scheme {scheme!r} (use IOB1, IOB2, BIOES or auto)")
-
-
 def tags_to_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """Entities of an IOB2 sequence as ``(type, start, end)`` token spans, end exclusive.
+    """Entities as ``(type, start, end)`` token spans (end exclusive), read the way conlleval reads them.
 
-    A stray ``I-`` (invalid IOB2) starts a new entity, as the lenient conlleval reading does; use
-    :func:`invalid_iob2` first where that matters.
+    The one chunker of nerbench. A chunk starts at ``B``/``S``/``U``, or at an ``I``/``E``/``L``
+    that does not continue a chunk of its type; it ends after ``E``/``L``/``S``/``U``, before
+    ``O`` or a new start. So a stray ``I-`` starts a new entity (the lenient conlleval reading),
+    and valid IOB1, IOB2, BIOES and BILOU all give their intended entities.
 
     >>> tags_to_spans(["B-PER", "I-PER", "O", "B-LOC", "I-ORG"])
     [('PER', 0, 2), ('LOC', 3, 4), ('ORG', 4, 5)]
+    >>> tags_to_spans(["I-PER", "I-PER", "B-PER", "S-LOC", "B-LOC", "E-LOC", "I-LOC"])
+    [('PER', 0, 2), ('PER', 2, 3), ('LOC', 3, 4), ('LOC', 4, 6), ('LOC', 6, 7)]
     """
     spans: list[tuple[str, int, int]] = []
-    cur: list = []
+    cur: list = []  # [type, start, end, closed]
     for i, tag in enumerate(tags):
         p, t = split_tag(tag, i)
-        if p == "I" and cur and cur[0] == t:
+        p = _END.get(p, p)
+        if p in ("I", "E") and cur and not cur[3] and cur[0] == t:
             cur[2] = i + 1
+            cur[3] = p == "E"
             continue
         if cur:
-            spans.append(tuple(cur))  # type: ignore[arg-type]
+            spans.append((cur[0], cur[1], cur[2]))
             cur = []
         if p != "O":
-            cur = [t, i, i + 1]
+            cur = [t, i, i + 1, p in ("E", "S")]
     if cur:
-        spans.append(tuple(cur))  # type: ignore[arg-type]
+        spans.append((cur[0], cur[1], cur[2]))
     return spans
 
 
@@ -169,3 +194,74 @@ def spans_to_tags(n: int, spans: Sequence[tuple[str, int, int]]) -> list[str]:
         for k in range(start + 1, end):
             tags[k] = f"I-{etype}"
     return tags
+
+
+def to_iob2(tags: Sequence[str]) -> list[str]:
+    """IOB2 tags with the entities conlleval reads in ``tags`` (any scheme, valid or not).
+
+    >>> to_iob2(["I-PER", "I-PER", "O", "I-LOC", "B-LOC"])
+    ['B-PER', 'I-PER', 'O', 'B-LOC', 'B-LOC']
+    >>> to_iob2(["S-PER", "B-LOC", "E-LOC"])
+    ['B-PER', 'B-LOC', 'I-LOC']
+    """
+    return spans_to_tags(len(tags), tags_to_spans(tags))
+
+
+Locate = Callable[[int, int], tuple[str | Path, int | None, str | None]]
+"""``(sentence index, token index) -> (file, line, where)`` for messages about a tag."""
+
+
+@dataclass
+class SchemeResult:
+    """IOB2 tags of every sequence, plus what reading them under the declared scheme involved."""
+
+    tags: list[list[str]]
+    changed: int = 0
+    """Tags whose IOB2 form differs from the source tag (conversion from IOB1/BIOES, repairs)."""
+    repaired: list[int | None] = field(default_factory=list)
+    """The line (as ``locate`` gives it) of each tag that broke the declared scheme and was read the conlleval way."""
+
+
+def apply_scheme(
+    sequences: Sequence[Sequence[str]], *, scheme: str, repair: bool, locate: Locate
+) -> SchemeResult:
+    """Validate ``sequences`` against the declared ``scheme`` and convert them to IOB2.
+
+    A tag that breaks the scheme is a :class:`DataFormatError` at ``locate(sentence, token)``
+    unless ``repair``; then the sequence is read as conlleval reads it and the tag is listed in
+    :attr:`SchemeResult.repaired`.
+    """
+    if scheme not in TAG_SCHEMES:
+        raise ValueError(f"scheme {scheme!r} is not a tag scheme (use one of {', '.join(TAG_SCHEMES)})")
+    out = SchemeResult(tags=[])
+    for si, seq in enumerate(sequences):
+        bad = violations(seq, scheme)
+        if bad and not repair:
+            ti, problem = bad[0]
+            path, line, where = locate(si, ti)
+            looks = detect_scheme(sequences)
+            hint = f"; the tags look like {looks}: check the task's scheme" if looks != scheme else ""
+            raise DataFormatError(
+                path, line,
+                f"tag sequence invalid under the task's scheme {scheme}: {problem}{hint}; "
+                "set repair = true in the task to read such tags the conlleval way",
+                where=where,
+            )
+        out.repaired.extend(locate(si, ti)[1] for ti, _ in bad)
+        new = to_iob2(seq)
+        out.changed += sum(a != b for a, b in zip(seq, new, strict=True))
+        out.tags.append(new)
+    return out
+
+
+def repair_warning(name: str, scheme: str, repaired: Sequence[int | None], *, unit: str = "line", show: int = 10) -> str:
+    """The ``data_warnings`` line for the tags repaired in one file (``name`` carries no absolute path).
+
+    >>> repair_warning("eng.train", "IOB1", [152426, 175434])
+    'eng.train: 2 tag(s) invalid under the declared scheme IOB1 repaired the conlleval way (repair = true) at line 152426, 175434'
+    """
+    more = f" and {len(repaired) - show} more" if len(repaired) > show else ""
+    return (
+        f"{name}: {len(repaired)} tag(s) invalid under the declared scheme {scheme} repaired the conlleval way "
+        f"(repair = true) at {unit} {', '.join(str(x) for x in repaired[:show])}{more}"
+    )

@@ -72,7 +72,10 @@ class SplitData:
     name: str
     sentences: list[Sentence]
     files: list[str] = field(default_factory=list)
+    """Every file read for this split (paths as opened; the loader records them relative to the data dir)."""
     notes: list[str] = field(default_factory=list)
     """Human-readable facts about the conversion (``converted IOB1 -> IOB2``, policies applied)."""
+    warnings: list[str] = field(default_factory=list)
+    """What a result must carry (``data_warnings``): the data was changed to be read (tags repaired)."""
     stats: dict[str, int] = field(default_factory=dict)
     """Counters a reader keeps (e.g. ``discontinuous_entities``, ``mentions_not_found``)."""
