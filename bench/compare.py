@@ -1,9 +1,13 @@
 """Regression checks: compare current results with committed reference results.
 
-Runs are grouped by (task, task version, data fingerprint, system, system config hash, split); the
-seeds of a group are pooled. Only groups whose keys match are compared; a group whose task or system
-matches but whose key differs is *incomparable* (not a pass, not a failure), so a changed data file
-or hyper-parameter never masquerades as a regression or as a pass.
+Runs are grouped by their cell key minus seed (task, task version, data fingerprint, system, system
+config hash, scorer version, system version) and split; the seeds of a group are pooled. Only groups
+whose keys match are compared; a group whose task or system matches but whose key differs is
+*incomparable* (not a pass, not a failure), so a changed data file, hyper-parameter, metric
+definition or training code never masquerades as a regression or as a pass.
+
+Compared: the main score (``metrics.main.value``, F1 (conlleval) since scorer version 2), strict F1
+and the official span F1 where present.
 
 Tolerances: a CRF is deterministic, so 0.002 F1; a transformer gets max(2·std of the reference
 seeds, 0.005) — half a point when the reference has a single seed.
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,13 +28,16 @@ CRF_TOLERANCE = 0.002
 TRANSFORMER_MIN_TOLERANCE = 0.005
 
 # (label, dotted path into the result) of every metric the check compares.
+# The main score's label is its recorded name (``metrics.main.name``).
 METRICS = (
-    ("strict_f1", "metrics.main.value"),
-    ("lenient_f1", "metrics.lenient.micro.f1"),
+    ("main", "metrics.main.value"),
+    ("strict_f1", "metrics.strict.micro.f1"),
     ("official_f1", "metrics.spans.official.f1"),
 )
 
-GroupKey = tuple[str, str, str, str, str, str]
+KEY_NAMES = ("task", "task version", "data fingerprint", "system", "system config", "scorer version",
+             "system version", "split")
+GroupKey = tuple[str, str, str, str, str, str, str, str]
 
 
 def dig(obj: Any, dotted: str) -> Any:
@@ -43,8 +50,10 @@ def dig(obj: Any, dotted: str) -> Any:
 
 
 def group_key(r: dict[str, Any]) -> GroupKey:
+    """The cell key minus seed, plus the split (versions missing from old results read as ``"None"``)."""
     k = r["cell_key"]
-    return (k["task"], str(k["task_version"]), k["data_fingerprint"], k["system"], k["system_config_hash"], r["split"])
+    return (k["task"], str(k["task_version"]), k["data_fingerprint"], k["system"], k["system_config_hash"],
+            str(k.get("scorer_version")), str(k.get("system_version")), r["split"])
 
 
 def _groups(results: Iterable[dict[str, Any]]) -> dict[GroupKey, list[dict[str, Any]]]:
@@ -85,10 +94,10 @@ def compare(reference: list[dict[str, Any]], current: list[dict[str, Any]]) -> l
     ref_groups, cur_groups = _groups(reference), _groups(current)
     by_name: dict[tuple[str, str, str], list[GroupKey]] = defaultdict(list)
     for key in cur_groups:
-        by_name[(key[0], key[3], key[5])].append(key)
+        by_name[(key[0], key[3], key[-1])].append(key)
     findings: list[Finding] = []
     for key in sorted(ref_groups):
-        task, _, _, system, _, split = key
+        task, system, split = key[0], key[3], key[-1]
         refs = ref_groups[key]
         if key not in cur_groups:
             others = by_name.get((task, system, split))
@@ -101,6 +110,8 @@ def compare(reference: list[dict[str, Any]], current: list[dict[str, Any]]) -> l
         curs = cur_groups[key]
         kind = refs[0]["system"].get("kind", "transformer")
         for label, path in METRICS:
+            if label == "main":
+                label = str(dig(refs[0], "metrics.main.name") or "main")
             ref_vals = [v for v in (dig(r, path) for r in refs) if v is not None]
             cur_vals = [v for v in (dig(r, path) for r in curs) if v is not None]
             if not ref_vals or not cur_vals:
@@ -119,13 +130,13 @@ def compare(reference: list[dict[str, Any]], current: list[dict[str, Any]]) -> l
 
 
 def _key_difference(ref: GroupKey, cur: GroupKey) -> str:
-    names = ("task", "task version", "data fingerprint", "system", "system config", "split")
-    diffs = [f"{n} {a[:12]} -> {b[:12]}" for n, a, b in zip(names, ref, cur, strict=False) if a != b]
+    diffs = [f"{n} {a[:12]} -> {b[:12]}" for n, a, b in zip(KEY_NAMES, ref, cur, strict=True) if a != b]
     return "; ".join(diffs)
 
 
-def load_dir(path: Path) -> list[dict[str, Any]]:
-    return [r for _, r in iter_results(path)]
+def load_dir(path: Path, *, on_error: Callable[[Exception], None] | None = None) -> list[dict[str, Any]]:
+    """Every valid result under ``path``; with ``on_error`` a broken file is reported and skipped."""
+    return [r for _, r in iter_results(path, on_error=on_error)]
 
 
 def render(findings: list[Finding]) -> str:

@@ -1,25 +1,29 @@
 """Entity-level scoring shared by every system, with each mode named in the output.
 
-Every system (CRF, transformers) is scored by these functions, so their numbers can be compared.
+Every system (CRF, transformers, external predictions) is scored by these functions, so their
+numbers can be compared.
 
-* **Main score**: seqeval *strict* (``mode="strict", scheme=IOB2``) micro F1 over word-level IOB2
-  tags. In strict mode an entity is ``B-X I-X*`` and nothing else: an ``I-X`` that does not continue
-  an ``X`` (after ``O``, at sentence start, after another type) is **no entity at all**, so a system
-  gets no credit for ill-formed output. Such tags are counted (``counts.invalid_pred_tags``), not
-  repaired. seqeval raises no warning for them in strict mode. The warnings it does raise (ill-defined
-  macro averages when no type exists) are caught and logged at DEBUG. Zero divisions score 0.
-* Next to it: seqeval's default mode (*lenient*, conlleval-compatible: a stray ``I-X`` opens an
-  entity), macro and per-type P/R/F1, token accuracy (not an NER score), and nervaluate's four
-  schemes (strict, exact, partial, ent_type). nervaluate is given the **strict** entities, so its
-  ``strict`` counts equal the main score's TP/FP/FN.
+* **Main score**: conlleval-compatible entity micro F1 over word-level IOB2 tags: seqeval's *default*
+  mode, which reads tags the way ``conlleval.pl`` does. A stray ``I-X`` (after ``O``, at sentence
+  start, after another type) **opens** an entity, so ill-formed output is counted as a prediction and
+  pays precision when it is wrong. Every published CoNLL, WNUT and BC5CDR number is a conlleval number.
+* Beside it: seqeval *strict* IOB2 (``mode="strict", scheme=IOB2``), where an entity is ``B-X I-X*``
+  and nothing else and a stray ``I-X`` is no entity at all; the number of such invalid ``I-`` tags
+  (predicted and gold); macro and per-type P/R/F1 for both modes; token accuracy (not an NER score);
+  and nervaluate's four schemes (strict, exact, partial, ent_type) on the **conlleval** entities, so
+  nervaluate's ``strict`` counts equal the main score's TP/FP/FN.
 * Span tasks (BRAT): the original character spans, discontinuous entities included, scored with
   eHealth-KD 2020's official Task A rule (partial = 0.5) and with exact-span P/R/F1.
-* Uncertainty: a bootstrap CI of the main score over sentences, and a paired bootstrap between two
-  systems. Both work from per-sentence strict ``(tp, fp, fn)`` counts. That makes them fast, and the
-  report can rerun them from stored counts without the predictions.
+* Uncertainty: percentile bootstrap CIs and a paired bootstrap test that work from per-unit
+  ``(tp, fp, fn)`` counts (a unit is a document where the task knows its documents, else a sentence).
+  With several training seeds, each resample draws the units once and averages all seeds' F1 on
+  them, so the interval is one of the *seed-averaged* score. Counts make this fast, and the report
+  reruns it from stored counts without the predictions. :func:`holm` corrects a table of p-values.
 
-Every public function returns plain dicts, lists, ints and floats, with floats rounded to 6
-decimals (ready for JSON).
+Every public function returns plain dicts, lists, ints and floats, **unrounded**: floats are stored
+exactly and rounded only for display. A score that is undefined (seqeval's macro average when no
+entity type occurs at all) is NaN; ``bench.results`` writes NaN and infinities as ``null``, the one
+place that rule lives. Zero divisions in micro scores are 0.0, as in seqeval with ``zero_division=0``.
 """
 
 from __future__ import annotations
@@ -30,12 +34,12 @@ import math
 import statistics
 import warnings
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
-from bench.data.schemes import TagError, split_tag
+from bench.data.schemes import TagError, split_tag, tags_to_spans
 from bench.data.types import Entity
 
 log = logging.getLogger(__name__)
@@ -43,14 +47,16 @@ log = logging.getLogger(__name__)
 Tags = Sequence[Sequence[str]]
 """Word-level IOB2 tags, one sequence per sentence."""
 Counts = Sequence[Sequence[int]]
-"""Per-sentence strict ``(tp, fp, fn)`` triples, as returned by :func:`sentence_counts`."""
+"""Per-unit ``(tp, fp, fn)`` triples, as returned by :func:`sentence_counts` or :func:`sum_by_unit`."""
+Mode = Literal["conlleval", "strict"]
+"""How tags are read into entities: ``conlleval`` (seqeval default, a stray ``I-`` opens an entity)
+or ``strict`` (seqeval strict IOB2, a stray ``I-`` is no entity)."""
 Span = tuple[int, int]
 
-DIGITS = 6
-"""Decimals every float output is rounded to."""
+MODES: tuple[Mode, ...] = ("conlleval", "strict")
 
-MAIN = {"name": "strict_f1", "metric": "f1", "scorer": "seqeval", "mode": "strict", "scheme": "IOB2",
-        "average": "micro"}
+MAIN = {"name": "conlleval_f1", "metric": "f1", "scorer": "seqeval", "mode": "default", "scheme": "IOB2",
+        "average": "micro", "chunking": "conlleval: a stray I-X opens an entity"}
 """How the main score is computed; stored beside its value."""
 
 NERVALUATE_SCHEMES = ("strict", "exact", "partial", "ent_type")
@@ -64,19 +70,18 @@ def _version(pkg: str) -> str | None:
         return None
 
 
-def _round(obj: Any) -> Any:
-    """Round every float (NaN becomes 0.0) and turn numpy scalars into Python ones, recursively."""
+def _plain(obj: Any) -> Any:
+    """Turn numpy scalars into Python ones, recursively. Values are not rounded; NaN stays NaN."""
     if isinstance(obj, dict):
-        return {k: _round(v) for k, v in obj.items()}
+        return {k: _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_round(v) for v in obj)
+        return type(obj)(_plain(v) for v in obj)
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):
         return int(obj)
     if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        return 0.0 if math.isnan(x) else round(x, DIGITS)
+        return float(obj)
     return obj
 
 
@@ -95,7 +100,7 @@ def check_tags(gold: Tags, pred: Tags) -> None:
 
     Both sides need the same number of sentences and the same number of tags in each sentence.
     Every tag must be ``O``, ``B-TYPE`` or ``I-TYPE``, because a BIOES tag would be scored
-    differently by the strict and lenient readers.
+    differently by the strict and conlleval readers.
 
     >>> check_tags([["O"], ["B-PER", "O"]], [["O"], ["B-PER"]])
     Traceback (most recent call last):
@@ -120,6 +125,18 @@ def check_tags(gold: Tags, pred: Tags) -> None:
                         f"sentence {i}: {side} tag {tag!r} at token {j + 1} is not IOB2 (convert with "
                         "bench.data.schemes.to_iob2 first)"
                     )
+
+
+def conlleval_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
+    """Return the entities of one sentence as conlleval (seqeval's default mode) reads them.
+
+    Each entity is ``(type, start, end)`` with ``end`` exclusive. A stray ``I-X`` opens an entity.
+    This is :func:`bench.data.schemes.tags_to_spans`, the one conlleval chunker in nerbench.
+
+    >>> sorted(conlleval_entities(["B-PER", "I-PER", "O", "I-LOC", "B-ORG", "I-LOC"]))
+    [('LOC', 3, 4), ('LOC', 5, 6), ('ORG', 4, 5), ('PER', 0, 2)]
+    """
+    return set(tags_to_spans(tags))
 
 
 def strict_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
@@ -151,8 +168,20 @@ def strict_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
     return out
 
 
+def entities(tags: Sequence[str], *, mode: Mode) -> set[tuple[str, int, int]]:
+    """The entities of one sentence in ``mode`` (``"conlleval"`` or ``"strict"``)."""
+    if mode == "conlleval":
+        return conlleval_entities(tags)
+    if mode == "strict":
+        return strict_entities(tags)
+    raise ValueError(f"unknown mode {mode!r} (use one of {', '.join(MODES)})")
+
+
 def invalid_tags(tags: Sequence[str]) -> int:
-    """Count the ``I-`` tags that continue no entity (strict mode ignores them; lenient opens one).
+    """Count the ``I-`` tags that are part of no ``B-X I-X*`` chunk: what strict mode drops.
+
+    An ``I-X`` after ``O``, at the start, or after another type is invalid, and so is every ``I-X``
+    that continues it (conlleval reads the run as one entity; strict reads nothing).
 
     >>> invalid_tags(["O", "I-PER", "I-PER", "B-PER", "I-PER", "I-LOC"])
     3
@@ -167,22 +196,43 @@ def invalid_tags(tags: Sequence[str]) -> int:
     return n
 
 
-def sentence_counts(gold: Tags, pred: Tags) -> list[tuple[int, int, int]]:
-    """Return strict ``(tp, fp, fn)`` for each sentence. Summed, they equal seqeval's strict micro counts.
+def sentence_counts(gold: Tags, pred: Tags, *, mode: Mode = "conlleval") -> list[tuple[int, int, int]]:
+    """Return ``(tp, fp, fn)`` for each sentence in ``mode``. Summed, they equal seqeval's micro counts.
 
-    The sentence bootstrap resamples these counts. The result file stores them so the report can
-    run paired tests between systems later.
+    The bootstrap resamples these counts (summed per unit by :func:`sum_by_unit`). The result file
+    stores them so the report can run paired tests between systems later.
 
-    >>> sentence_counts([["B-PER", "I-PER", "O"], ["B-LOC"]], [["B-PER", "O", "O"], ["B-LOC"]])
+    >>> gold, pred = [["B-PER", "I-PER", "O"], ["B-LOC"]], [["B-PER", "O", "I-PER"], ["B-LOC"]]
+    >>> sentence_counts(gold, pred)
+    [(0, 2, 1), (1, 0, 0)]
+    >>> sentence_counts(gold, pred, mode="strict")
     [(0, 1, 1), (1, 0, 0)]
     """
     check_tags(gold, pred)
     out = []
     for g, p in zip(gold, pred, strict=True):
-        ge, pe = strict_entities(g), strict_entities(p)
+        ge, pe = entities(g, mode=mode), entities(p, mode=mode)
         tp = len(ge & pe)
         out.append((tp, len(pe) - tp, len(ge) - tp))
     return out
+
+
+def sum_by_unit(counts: Counts, unit_ids: Sequence[str]) -> tuple[list[str], list[list[int]]]:
+    """Sum per-sentence ``(tp, fp, fn)`` into one row per unit (e.g. document), units in first-appearance order.
+
+    The sentences of a unit need not be contiguous.
+
+    >>> sum_by_unit([(1, 0, 0), (0, 1, 0), (2, 0, 1)], ["d7", "d2", "d7"])
+    (['d7', 'd2'], [[3, 0, 1], [0, 1, 0]])
+    """
+    if len(counts) != len(unit_ids):
+        raise ValueError(f"{len(counts)} count rows but {len(unit_ids)} unit ids")
+    rows: dict[str, list[int]] = {}
+    for c, uid in zip(counts, unit_ids, strict=True):
+        row = rows.setdefault(uid, [0, 0, 0])
+        for k in range(3):
+            row[k] += int(c[k])
+    return list(rows), list(rows.values())
 
 
 def f1_from_counts(tp: float, fp: float, fn: float) -> float:
@@ -195,39 +245,62 @@ def f1_from_counts(tp: float, fp: float, fn: float) -> float:
     return 2 * tp / denom if denom else 0.0
 
 
+def entity_f1(gold: Tags, pred: Tags, *, mode: Mode) -> float:
+    """Entity micro F1 alone, in ``mode``; cheap enough for per-epoch model selection."""
+    counts = sentence_counts(gold, pred, mode=mode)
+    return f1_from_counts(*(sum(c[k] for c in counts) for k in range(3)))
+
+
+def conlleval_f1(gold: Tags, pred: Tags) -> float:
+    """The main score alone (conlleval-compatible entity micro F1).
+
+    >>> conlleval_f1([["B-PER", "I-PER", "O"]], [["O", "I-PER", "O"]])
+    0.0
+    """
+    return entity_f1(gold, pred, mode="conlleval")
+
+
 def strict_f1(gold: Tags, pred: Tags) -> float:
-    """The main score alone (strict IOB2 entity micro F1), cheap enough for per-epoch model selection.
+    """Strict IOB2 entity micro F1 alone.
 
     >>> strict_f1([["B-PER", "I-PER", "O"]], [["B-PER", "I-PER", "O"]])
     1.0
     """
-    counts = sentence_counts(gold, pred)
-    return f1_from_counts(*(sum(c[k] for c in counts) for k in range(3)))
+    return entity_f1(gold, pred, mode="strict")
 
 
 # --------------------------------------------------------------------------- score_tags
 
 
-def _seqeval_block(gold: list[list[str]], pred: list[list[str]], *, strict: bool) -> dict[str, Any]:
+def _seqeval_block(gold: list[list[str]], pred: list[list[str]], *, mode: Mode) -> dict[str, Any]:
+    """seqeval's report in ``mode``, micro P/R/F1 recomputed from our own counts (checked against seqeval)."""
     from seqeval.metrics import classification_report
     from seqeval.scheme import IOB2
 
-    kwargs: dict[str, Any] = {"mode": "strict", "scheme": IOB2} if strict else {}
+    kwargs: dict[str, Any] = {"mode": "strict", "scheme": IOB2} if mode == "strict" else {}
     with warnings.catch_warnings(record=True) as caught:
         # Expected and harmless: numpy's "mean of empty slice" for the macro average when no type
         # exists at all. Inputs are validated first, so seqeval's "seems not to be NE tag" cannot occur.
         warnings.simplefilter("always")
         rep = classification_report(gold, pred, output_dict=True, zero_division=0, **kwargs)
     for w in caught:
-        log.debug("seqeval (%s): %s", "strict" if strict else "lenient", w.message)
+        log.debug("seqeval (%s): %s", mode, w.message)
 
     def block(key: str) -> dict[str, float | int]:
         r = rep[key]
-        return {"precision": r["precision"], "recall": r["recall"], "f1": r["f1-score"],
+        return {"precision": float(r["precision"]), "recall": float(r["recall"]), "f1": float(r["f1-score"]),
                 "support": int(r["support"])}
 
+    counts = sentence_counts(gold, pred, mode=mode)
+    tp, fp, fn = (sum(c[k] for c in counts) for k in range(3))
+    micro = {**_prf(tp, tp + fp, tp + fn), "support": tp + fn, "tp": tp, "fp": fp, "fn": fn}
+    micro["f1"] = f1_from_counts(tp, fp, fn)  # the formula the bootstrap uses, so both agree to the last bit
+    # Our chunking feeds the bootstrap. If it ever disagreed with seqeval's, every CI would be wrong.
+    theirs = block("micro avg")
+    if any(abs(micro[k] - theirs[k]) > 1e-9 for k in ("precision", "recall", "f1", "support")):
+        raise RuntimeError(f"{mode} chunking disagrees with seqeval: ours {micro}, seqeval {theirs}")
     types = sorted(k for k in rep if k not in ("micro avg", "macro avg", "weighted avg"))
-    return {"micro": block("micro avg"), "macro": block("macro avg"), "weighted": block("weighted avg"),
+    return {"micro": micro, "macro": block("macro avg"), "weighted": block("weighted avg"),
             "per_type": {t: block(t) for t in types}}
 
 
@@ -236,13 +309,13 @@ def _by_start(entity: tuple[str, int, int]) -> int:
 
 
 def _nervaluate_block(gold: list[list[str]], pred: list[list[str]]) -> dict[str, Any]:
-    """Run nervaluate 1.x on the strict entities (dict loader, ``end`` inclusive as nervaluate expects)."""
+    """Run nervaluate 1.x on the conlleval entities (dict loader, ``end`` inclusive as nervaluate expects)."""
     from nervaluate import Evaluator
 
     def docs(seqs: list[list[str]]) -> list[list[dict[str, Any]]]:
         return [
             [{"label": t, "start": s, "end": e - 1}
-             for t, s, e in sorted(strict_entities(seq), key=_by_start)]
+             for t, s, e in sorted(conlleval_entities(seq), key=_by_start)]
             for seq in seqs
         ]
 
@@ -266,20 +339,22 @@ def _nervaluate_block(gold: list[list[str]], pred: list[list[str]]) -> dict[str,
 
 
 def score_tags(gold: Tags, pred: Tags) -> dict[str, Any]:
-    """Compute every word-level score of one split; ``main.value`` (= ``strict.micro.f1``) is the headline.
+    """Compute every word-level score of one split; ``main.value`` (= ``conlleval.micro.f1``) is the headline.
 
-    Layout (all floats rounded to 6 decimals)::
+    Layout (floats unrounded; NaN where a score is undefined)::
 
-        main        {name: "strict_f1", value, metric, scorer, mode, scheme, average}
-        strict      {micro: {precision, recall, f1, support, tp, fp, fn},
-                     macro|weighted: {precision, recall, f1, support},
-                     per_type: {TYPE: {precision, recall, f1, support}}}   # seqeval strict IOB2
-        lenient     {micro, macro, weighted, per_type}                     # seqeval default (conlleval)
+        main          {name: "conlleval_f1", value, precision, recall, metric, scorer, mode, scheme,
+                       average, chunking}
+        conlleval     {micro: {precision, recall, f1, support, tp, fp, fn},
+                       macro|weighted: {precision, recall, f1, support},
+                       per_type: {TYPE: {precision, recall, f1, support}}}   # seqeval default mode
+        strict        the same, seqeval mode="strict", scheme=IOB2
+        invalid_tags  {predicted, gold}   # I- tags in no B-X I-X* chunk (see invalid_tags())
         token_accuracy
-        nervaluate  {overall: {strict|exact|partial|ent_type: {correct, incorrect, partial, missed,
-                     spurious, possible, actual, precision, recall, f1}}, per_type: {TYPE: {...}}}
-        counts      {sentences, tokens, gold_entities, pred_entities, invalid_pred_tags}
-        scorers     {seqeval: {version, strict, lenient}, nervaluate: {version, entities}}
+        nervaluate    {overall: {strict|exact|partial|ent_type: {correct, incorrect, partial, missed,
+                       spurious, possible, actual, precision, recall, f1}}, per_type: {TYPE: {...}}}
+        counts        {sentences, tokens, gold_entities, pred_entities}      # conlleval entities
+        scorers       {seqeval: {version, conlleval, strict}, nervaluate: {version, entities}}
 
     Inputs must hold at least one sentence (an empty split is a bug upstream, not a score of 0).
     """
@@ -288,38 +363,35 @@ def score_tags(gold: Tags, pred: Tags) -> dict[str, Any]:
         raise ValueError("nothing to score: 0 sentences")
     g = [list(s) for s in gold]
     p = [list(s) for s in pred]
-    counts = sentence_counts(g, p)
-    tp, fp, fn = (sum(c[k] for c in counts) for k in range(3))
-    strict = _seqeval_block(g, p, strict=True)
-    # Our chunking feeds the bootstrap. If it ever disagreed with seqeval's, every CI would be wrong.
-    ours = _prf(tp, tp + fp, tp + fn)
-    if any(abs(ours[k] - strict["micro"][k]) > 1e-9 for k in ("precision", "recall", "f1")):
-        raise RuntimeError(f"strict chunking disagrees with seqeval: ours {ours}, seqeval {strict['micro']}")
-    strict["micro"].update(tp=tp, fp=fp, fn=fn)
+    conll = _seqeval_block(g, p, mode="conlleval")
+    strict = _seqeval_block(g, p, mode="strict")
+    micro = conll["micro"]
     n_tok = sum(len(s) for s in g)
     correct_tokens = sum(a == b for gs, ps in zip(g, p, strict=True) for a, b in zip(gs, ps, strict=True))
-    invalid = sum(invalid_tags(s) for s in p)
-    if invalid:
-        log.info("%d predicted I- tags continue no entity: no entity in strict mode, one in lenient mode",
-                 invalid)
+    invalid = {"predicted": sum(invalid_tags(s) for s in p), "gold": sum(invalid_tags(s) for s in g)}
+    if invalid["predicted"]:
+        log.info("%d predicted I- tags continue no entity: an entity in conlleval mode, none in strict mode",
+                 invalid["predicted"])
     out = {
-        "main": {**MAIN, "value": strict["micro"]["f1"]},
+        "main": {**MAIN, "value": micro["f1"], "precision": micro["precision"], "recall": micro["recall"]},
+        "conlleval": conll,
         "strict": strict,
-        "lenient": _seqeval_block(g, p, strict=False),
+        "invalid_tags": invalid,
         "token_accuracy": correct_tokens / n_tok if n_tok else 0.0,
         "nervaluate": _nervaluate_block(g, p),
-        "counts": {"sentences": len(g), "tokens": n_tok, "gold_entities": tp + fn, "pred_entities": tp + fp,
-                   "invalid_pred_tags": invalid},
+        "counts": {"sentences": len(g), "tokens": n_tok, "gold_entities": micro["tp"] + micro["fn"],
+                   "pred_entities": micro["tp"] + micro["fp"]},
         "scorers": {
             "seqeval": {
                 "version": _version("seqeval"),
+                "conlleval": {"mode": "default", "scheme": "IOB2",
+                              "note": "conlleval-compatible: a stray I- opens an entity"},
                 "strict": {"mode": "strict", "scheme": "IOB2"},
-                "lenient": {"mode": "default", "note": "conlleval-compatible: a stray I- opens an entity"},
             },
-            "nervaluate": {"version": _version("nervaluate"), "entities": "strict IOB2 (same as main)"},
+            "nervaluate": {"version": _version("nervaluate"), "entities": "conlleval chunks (same as main)"},
         },
     }
-    return _round(out)
+    return _plain(out)
 
 
 # --------------------------------------------------------------------------- span scoring
@@ -502,10 +574,13 @@ def score_spans(
             "entities_without_text": unsplit,
         },
     }
-    return _round(out)
+    return out
 
 
 # --------------------------------------------------------------------------- uncertainty
+
+BLOCK_CELLS = 2_000_000
+"""Resample weights are drawn in blocks of at most this many (resample, unit) cells, to bound memory."""
 
 
 def _counts_array(counts: Counts) -> np.ndarray:
@@ -513,122 +588,205 @@ def _counts_array(counts: Counts) -> np.ndarray:
     if arr.size == 0:
         return arr.reshape(0, 3)
     if arr.ndim != 2 or arr.shape[1] != 3:
-        raise ValueError(f"expected per-sentence (tp, fp, fn) triples, got shape {arr.shape}")
+        raise ValueError(f"expected per-unit (tp, fp, fn) triples, got shape {arr.shape}")
     return arr
 
 
-def _resampled_f1(arrays: Sequence[np.ndarray], *, n_resamples: int, seed: int) -> list[np.ndarray]:
-    """Compute micro F1 for each array on the same ``n_resamples`` sentence resamples (with replacement).
+def _resample_weights(n: int, *, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Yield blocks of resample weights: row ``b``, column ``u`` says how often resample ``b`` drew unit ``u``.
 
-    The resample indices are drawn in blocks, so memory stays small on large test sets. The block
-    size depends only on the number of sentences, so a given seed always gives the same draws.
+    Each resample draws ``n`` units with replacement. The block size depends only on ``n``, so a
+    given seed always gives the same draws, whatever is scored on them.
     """
-    n = len(arrays[0])
     rng = np.random.default_rng(seed)
-    block = max(1, 2_000_000 // max(n, 1))
-    sums: list[list[np.ndarray]] = [[] for _ in arrays]
+    block = max(1, BLOCK_CELLS // max(n, 1))
     for lo in range(0, n_resamples, block):
-        idx = rng.integers(0, n, size=(min(block, n_resamples - lo), n))
-        for k, arr in enumerate(arrays):
-            sums[k].append(arr[idx].sum(axis=1))
-    out = []
-    for parts in sums:
-        s = np.concatenate(parts).astype(np.float64)
-        tp, fp, fn = s[:, 0], s[:, 1], s[:, 2]
+        b = min(block, n_resamples - lo)
+        idx = rng.integers(0, n, size=(b, n))
+        flat = (idx + n * np.arange(b)[:, None]).ravel()
+        yield np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+
+
+def resampled_f1(
+    systems: Sequence[Sequence[Counts]], *, n_resamples: int, seed: int
+) -> tuple[list[float], list[np.ndarray]]:
+    """Score every system on the same unit resamples, each as the mean of its seeds' micro F1.
+
+    ``systems[k]`` holds one ``(tp, fp, fn)`` table per training seed of system ``k``, all over the
+    same units in the same order. Each resample draws the units **once**; every seed of every system
+    is scored on that draw, and a system's value is the mean over its seeds. Returns the point
+    estimates (the same, on the units as they are) and one array of ``n_resamples`` values per system.
+    """
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    tables = [[_counts_array(c) for c in seeds] for seeds in systems]
+    if any(not seeds for seeds in tables):
+        raise ValueError("every system needs the counts of at least one seed")
+    n = len(tables[0][0])
+    if n == 0:
+        raise ValueError("nothing to resample: 0 units")
+    if any(len(t) != n for seeds in tables for t in seeds):
+        sizes = sorted({len(t) for seeds in tables for t in seeds})
+        raise ValueError(f"every seed and system needs the same units: got {sizes} units")
+    stacked = np.concatenate([t for seeds in tables for t in seeds], axis=1).astype(np.float64)  # (n, 3 * all seeds)
+    points = [statistics.fmean(f1_from_counts(*(int(x) for x in t.sum(0))) for t in seeds) for seeds in tables]
+    parts: list[np.ndarray] = []
+    for w in _resample_weights(n, n_resamples=n_resamples, seed=seed):
+        sums = w @ stacked  # integer-valued: exact in float64 far beyond any corpus size
+        tp, fp, fn = sums[:, 0::3], sums[:, 1::3], sums[:, 2::3]
         denom = 2 * tp + fp + fn
-        out.append(np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0))
-    return out
+        parts.append(np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0))
+    f1 = np.concatenate(parts)  # (n_resamples, all seeds)
+    out, col = [], 0
+    for seeds in tables:
+        out.append(f1[:, col:col + len(seeds)].mean(axis=1))
+        col += len(seeds)
+    return points, out
+
+
+def _check_confidence(confidence: float) -> float:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return (1 - confidence) / 2
+
+
+def bootstrap_ci_seeds(
+    counts_per_seed: Sequence[Counts], *, n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Compute a percentile bootstrap CI of the **seed-averaged** micro F1 from per-unit counts of every seed.
+
+    Each resample draws the units once and averages all seeds' F1 on them (:func:`resampled_f1`).
+    So the interval covers the variation from the evaluation sample of the score a reader sees (the
+    mean over seeds); seed-to-seed spread is reported beside it as the std. Units that were sampled
+    together (a document's sentences) are resampled together.
+
+    Here two seeds err on different documents; on any draw their mean is 0.5, so the interval of the
+    mean collapses although each seed alone would range from 0 to 1:
+
+    >>> bootstrap_ci_seeds([[(1, 0, 0), (0, 1, 1)], [(0, 1, 1), (1, 0, 0)]], n_resamples=200)
+    (0.5, 0.5)
+    """
+    alpha = _check_confidence(confidence)
+    _, (f1,) = resampled_f1([counts_per_seed], n_resamples=n_resamples, seed=seed)
+    return float(np.quantile(f1, alpha)), float(np.quantile(f1, 1 - alpha))
 
 
 def bootstrap_ci_counts(
     counts: Counts, *, n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95
 ) -> tuple[float, float]:
-    """Compute a percentile bootstrap CI of micro F1 from per-sentence ``(tp, fp, fn)``, resampling sentences.
+    """Compute a percentile bootstrap CI of one run's micro F1 from per-unit ``(tp, fp, fn)``.
 
-    Sentences are the unit that was sampled, so resampling them keeps the within-sentence
-    dependence between entities.
+    The same as :func:`bootstrap_ci_seeds` with one seed.
 
     >>> bootstrap_ci_counts([(1, 0, 0)] * 10, n_resamples=50)
     (1.0, 1.0)
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    arr = _counts_array(counts)
-    if len(arr) == 0:
-        raise ValueError("nothing to resample: 0 sentences")
-    (f1,) = _resampled_f1([arr], n_resamples=n_resamples, seed=seed)
-    alpha = (1 - confidence) / 2
-    return _round((float(np.quantile(f1, alpha)), float(np.quantile(f1, 1 - alpha))))
+    return bootstrap_ci_seeds([counts], n_resamples=n_resamples, seed=seed, confidence=confidence)
 
 
 def bootstrap_ci(
-    gold: Tags, pred: Tags, *, n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95
+    gold: Tags, pred: Tags, *, mode: Mode = "conlleval", n_resamples: int = 1000, seed: int = 0,
+    confidence: float = 0.95,
 ) -> tuple[float, float]:
-    """Compute a bootstrap CI of the strict micro F1 over sentences; see :func:`bootstrap_ci_counts`."""
-    return bootstrap_ci_counts(sentence_counts(gold, pred), n_resamples=n_resamples, seed=seed,
+    """Compute a bootstrap CI of the entity micro F1 in ``mode`` over sentences; see :func:`bootstrap_ci_counts`."""
+    return bootstrap_ci_counts(sentence_counts(gold, pred, mode=mode), n_resamples=n_resamples, seed=seed,
                                confidence=confidence)
+
+
+PAIRED_TEST = (
+    "paired percentile bootstrap of the seed-averaged F1 over units: each resample draws the units once and "
+    "scores every seed of both systems on it; two-sided p = (1 + #{|delta* - delta| >= |delta|}) / (1 + B)"
+)
+"""How :func:`paired_bootstrap_seeds` tests; stored beside its result."""
+
+
+def paired_bootstrap_seeds(
+    seeds_a: Sequence[Counts],
+    seeds_b: Sequence[Counts],
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Test ``delta = mean F1(b) - mean F1(a)`` with a paired bootstrap over the same units; two-sided.
+
+    ``seeds_a`` and ``seeds_b`` hold one per-unit ``(tp, fp, fn)`` table per training seed (the two
+    systems may have different numbers of seeds). Each of the ``B`` resamples draws the units once;
+    both systems' seed-averaged F1 is computed on that draw, giving ``delta*``. The bootstrap
+    distribution is centred on ``delta``, so ``delta* - delta`` stands in for the null distribution
+    (Efron & Tibshirani 1993, ch. 16): the two-sided p-value is the share of resamples with
+    ``|delta* - delta| >= |delta|``, with +1 smoothing, ``p = (1 + k) / (1 + B)``. So p is never
+    0 (the smallest is ``1 / (1 + B)``), identical systems get exactly 1, and swapping the systems
+    changes only the sign of ``delta``. ``delta_ci_low``/``delta_ci_high`` are the percentile
+    interval of ``delta*``.
+
+    >>> r = paired_bootstrap_seeds([[(1, 1, 0)] * 5], [[(1, 1, 0)] * 5], n_resamples=20)
+    >>> r["delta"], r["p_value"]
+    (0.0, 1.0)
+    """
+    alpha = _check_confidence(confidence)
+    (f1_a, f1_b), (ra, rb) = resampled_f1([seeds_a, seeds_b], n_resamples=n_resamples, seed=seed)
+    delta = f1_b - f1_a
+    d = rb - ra
+    eps = 1e-12  # float noise must not turn a tie into evidence
+    k = int(np.count_nonzero(np.abs(d - delta) >= abs(delta) - eps))
+    return {
+        "delta": delta,
+        "f1_a": f1_a,
+        "f1_b": f1_b,
+        "p_value": (1 + k) / (1 + n_resamples),
+        "delta_ci_low": float(np.quantile(d, alpha)),
+        "delta_ci_high": float(np.quantile(d, 1 - alpha)),
+        "confidence": confidence,
+        "test": PAIRED_TEST,
+        "n_resamples": n_resamples,
+        "seed": seed,
+        "units": len(seeds_a[0]),
+        "seeds_a": len(seeds_a),
+        "seeds_b": len(seeds_b),
+    }
 
 
 def paired_bootstrap_counts(
     counts_a: Counts, counts_b: Counts, *, n_resamples: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    """Run a paired bootstrap test of ``delta = F1(b) - F1(a)`` on the same sentences (Berg-Kirkpatrick 2012).
-
-    Both systems are scored on the *same* resampled sentence sets, which gives ``delta_i``. The test
-    is **one-sided, in the direction of the observed difference**. H0 says the observed winner is
-    not really better. Because the bootstrap distribution is centred on ``delta`` rather than on 0,
-    the p-value is the share of resamples with ``delta_i`` at least ``2 * delta`` on the winner's side
-    (``delta_i >= 2 delta`` when ``delta > 0``). Ties count against significance (``>=``, not the
-    paper's ``>``), so identical systems get p = 1.0. A p-value of 0.0 means below ``1 / n_resamples``.
-    ``winner`` is ``"b"``, ``"a"`` or ``"tie"``. Also returned: the percentile 95% interval of
-    ``delta_i``.
-
-    >>> r = paired_bootstrap_counts([(1, 1, 0)] * 5, [(1, 1, 0)] * 5, n_resamples=20)
-    >>> r["delta"], r["p_value"], r["winner"]
-    (0.0, 1.0, 'tie')
-    """
+    """Paired bootstrap of two single runs from per-unit counts; see :func:`paired_bootstrap_seeds`."""
     a, b = _counts_array(counts_a), _counts_array(counts_b)
     if len(a) != len(b):
-        raise ValueError(f"paired test needs the same sentences: {len(a)} vs {len(b)}")
-    if len(a) == 0:
-        raise ValueError("nothing to resample: 0 sentences")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    f1_a, f1_b = f1_from_counts(*a.sum(0)), f1_from_counts(*b.sum(0))
-    delta = f1_b - f1_a
-    ra, rb = _resampled_f1([a, b], n_resamples=n_resamples, seed=seed)
-    d = rb - ra
-    eps = 1e-12  # float noise must not turn a tie into a win
-    if delta > eps:
-        winner, p = "b", float(np.mean(d >= 2 * delta - eps))
-    elif delta < -eps:
-        winner, p = "a", float(np.mean(d <= 2 * delta + eps))
-    else:
-        winner, p = "tie", 1.0
-    return _round({
-        "delta": delta,
-        "f1_a": f1_a,
-        "f1_b": f1_b,
-        "p_value": p,
-        "winner": winner,
-        "test": "paired bootstrap over sentences, one-sided toward the observed winner "
-                "(Berg-Kirkpatrick et al. 2012)",
-        "delta_ci_low": float(np.quantile(d, 0.025)),
-        "delta_ci_high": float(np.quantile(d, 0.975)),
-        "n_resamples": n_resamples,
-        "seed": seed,
-        "sentences": len(a),
-    })
+        raise ValueError(f"paired test needs the same units: {len(a)} vs {len(b)}")
+    return paired_bootstrap_seeds([a], [b], n_resamples=n_resamples, seed=seed)
 
 
 def paired_bootstrap(
-    gold: Tags, pred_a: Tags, pred_b: Tags, *, n_resamples: int = 1000, seed: int = 0
+    gold: Tags, pred_a: Tags, pred_b: Tags, *, mode: Mode = "conlleval", n_resamples: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    """Run a paired bootstrap of strict micro F1 for two systems; see :func:`paired_bootstrap_counts`."""
-    return paired_bootstrap_counts(sentence_counts(gold, pred_a), sentence_counts(gold, pred_b),
+    """Paired bootstrap of two systems' entity micro F1 over sentences; see :func:`paired_bootstrap_seeds`."""
+    return paired_bootstrap_counts(sentence_counts(gold, pred_a, mode=mode), sentence_counts(gold, pred_b, mode=mode),
                                    n_resamples=n_resamples, seed=seed)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values, in the input order, for the comparisons of one table.
+
+    Sorted ascending, the ``i``-th smallest of ``m`` p-values (``i`` from 0) is multiplied by
+    ``m - i``; the adjusted values are then made non-decreasing in that order and capped at 1.
+    Rejecting where the adjusted p is below alpha controls the family-wise error rate at alpha.
+
+    >>> holm([0.01, 0.04, 0.03])
+    [0.03, 0.06, 0.06]
+    >>> holm([0.5, 0.01])
+    [0.5, 0.02]
+    """
+    m = len(p_values)
+    if any(not 0 <= p <= 1 for p in p_values):  # also catches NaN
+        raise ValueError(f"p-values must be in [0, 1]: {list(p_values)}")
+    order = sorted(range(m), key=lambda i: p_values[i])
+    out = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        out[i] = running
+    return out
 
 
 def summarize_seeds(values: Sequence[float]) -> dict[str, Any]:
@@ -636,8 +794,8 @@ def summarize_seeds(values: Sequence[float]) -> dict[str, Any]:
 
     With a single seed the spread is unknown, so ``std`` is ``None`` rather than a misleading 0.0.
 
-    >>> summarize_seeds([0.90, 0.92, 0.94])
-    {'mean': 0.92, 'std': 0.02, 'min': 0.9, 'max': 0.94, 'n': 3}
+    >>> summarize_seeds([0.5, 0.75, 1.0])
+    {'mean': 0.75, 'std': 0.25, 'min': 0.5, 'max': 1.0, 'n': 3}
     >>> summarize_seeds([0.9])["std"] is None
     True
     """
@@ -646,10 +804,10 @@ def summarize_seeds(values: Sequence[float]) -> dict[str, Any]:
         raise ValueError("no values to summarise")
     if any(math.isnan(v) for v in vals):
         raise ValueError(f"NaN among the values: {vals}")
-    return _round({
+    return {
         "mean": statistics.fmean(vals),
         "std": statistics.stdev(vals) if len(vals) > 1 else None,
         "min": min(vals),
         "max": max(vals),
         "n": len(vals),
-    })
+    }

@@ -2,7 +2,8 @@
 
 Run: ``pytest tests/bench_metrics.py --benchmark-only`` (or ``--benchmark-disable`` to just check).
 The synthetic split is built so its scores are known in advance: every 10th gold entity gets the
-wrong type in the prediction, so strict micro F1 is exactly ``1 - k / G``.
+wrong type in the prediction, so entity micro F1 (conlleval and strict alike, there is no stray
+``I-``) is exactly ``1 - k / G``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ import random
 
 import pytest
 
-from bench.metrics import bootstrap_ci_counts, paired_bootstrap_counts, score_tags, sentence_counts
+from bench.metrics import (
+    bootstrap_ci_counts,
+    bootstrap_ci_seeds,
+    paired_bootstrap_counts,
+    paired_bootstrap_seeds,
+    score_tags,
+    sentence_counts,
+)
 
 pytest.importorskip("pytest_benchmark")
 
@@ -58,7 +66,8 @@ def test_bench_score_tags_3000_sentences(benchmark, split) -> None:  # type: ign
     expected = 1 - n_wrong / n_ent  # each retyped entity is one FP and one FN
     assert s["main"]["value"] == pytest.approx(expected, abs=1e-6)
     assert 0.89 < s["main"]["value"] < 0.91
-    assert s["lenient"]["micro"]["f1"] == s["main"]["value"]  # no stray I- in this data
+    assert s["strict"]["micro"]["f1"] == s["main"]["value"]  # no stray I- in this data
+    assert s["invalid_tags"] == {"predicted": 0, "gold": 0}
     assert s["nervaluate"]["overall"]["exact"]["f1"] == 1.0  # every span is right
     assert s["nervaluate"]["overall"]["strict"]["incorrect"] == n_wrong
     assert s["counts"]["sentences"] == N_SENTENCES and s["counts"]["gold_entities"] == n_ent
@@ -75,4 +84,19 @@ def test_bench_paired_bootstrap_1000_resamples(benchmark, split) -> None:  # typ
     gold, pred, _, _ = split
     base, perfect = sentence_counts(gold, pred), sentence_counts(gold, gold)
     r = benchmark(paired_bootstrap_counts, base, perfect, n_resamples=1000, seed=0)
-    assert r["winner"] == "b" and r["p_value"] == 0.0 and r["delta"] > 0.09
+    assert r["delta"] > 0.09 and r["p_value"] == 1 / 1001  # no resample comes near: the smallest p, never 0
+
+
+def test_bench_seed_averaged_ci_and_paired_test_5_seeds(benchmark, split) -> None:  # type: ignore[no-untyped-def]
+    gold, pred, n_ent, n_wrong = split
+    seeds = [sentence_counts(gold, pred)] * 5
+    perfect = [sentence_counts(gold, gold)] * 5
+
+    def run():  # type: ignore[no-untyped-def]
+        return bootstrap_ci_seeds(seeds, n_resamples=1000), paired_bootstrap_seeds(seeds, perfect, n_resamples=1000)
+
+    (lo, hi), r = benchmark(run)
+    # five identical seeds: the seed-averaged interval is the single-run one
+    assert (lo, hi) == pytest.approx(bootstrap_ci_counts(seeds[0], n_resamples=1000), abs=1e-12)
+    assert r["delta"] == pytest.approx(n_wrong / n_ent, abs=1e-12) and r["p_value"] == 1 / 1001
+    assert (r["seeds_a"], r["seeds_b"], r["units"]) == (5, 5, N_SENTENCES)

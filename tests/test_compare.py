@@ -7,20 +7,22 @@ import pytest
 from bench.__main__ import main
 from bench.compare import compare, has_regression, render
 from bench.results import write_result
+from bench.versions import SCORER_VERSION, system_version
 
 
 def result(system: str = "crf", *, kind: str = "crf", f1: float = 0.80, seed: int = 1, fp: str = "fp1",
-           cfg: str = "c1", split: str = "test") -> dict:
+           cfg: str = "c1", split: str = "test", scorer: int | None = SCORER_VERSION) -> dict:
     return {
         "task": {"name": "tiny", "version": "1", "fingerprint": fp},
         "system": {"name": system, "kind": kind},
         "seed": seed,
         "split": split,
-        "metrics": {"main": {"name": "strict_f1", "value": f1}, "lenient": {"micro": {"f1": f1 + 0.01}}},
+        "metrics": {"main": {"name": "conlleval_f1", "value": f1}, "strict": {"micro": {"f1": f1 + 0.01}}},
         "cost": {},
         "environment": {},
         "cell_key": {"task": "tiny", "task_version": "1", "data_fingerprint": fp, "system": system,
-                     "system_config_hash": cfg, "seed": seed},
+                     "system_config_hash": cfg, "seed": seed, "scorer_version": scorer,
+                     "system_version": system_version(kind)},
     }
 
 
@@ -38,6 +40,21 @@ def test_transformer_tolerance_uses_seed_spread() -> None:
     assert compare(ref, [result("m", kind="transformer", f1=0.77)])[0].status == "regression"
     single = [result("m", kind="transformer", f1=0.80)]
     assert compare(single, [result("m", kind="transformer", f1=0.796)])[0].tolerance == pytest.approx(0.005)
+
+
+def test_main_score_and_strict_are_both_compared_under_their_names() -> None:
+    findings = compare([result(f1=0.80)], [result(f1=0.80)])
+    assert [(f.metric, f.status, f.reference) for f in findings] == [
+        ("conlleval_f1", "ok", 0.80), ("strict_f1", "ok", pytest.approx(0.81))]
+
+
+def test_other_scorer_version_is_incomparable() -> None:
+    # the same runs scored by another metric definition: no verdict, even though the numbers differ a lot
+    (f,) = compare([result(scorer=1, f1=0.95)], [result(f1=0.70)])
+    assert f.status == "incomparable" and f"scorer version 1 -> {SCORER_VERSION}" in f.detail
+    assert not has_regression([f])
+    (g,) = compare([result(scorer=None)], [result()])  # a result from before scorer versions existed
+    assert g.status == "incomparable" and "scorer version None" in g.detail
 
 
 def test_changed_data_or_config_is_incomparable_not_pass_or_fail() -> None:

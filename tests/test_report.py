@@ -1,47 +1,106 @@
-"""The Markdown report against a golden file, from results the test builds with the real scorer."""
+"""The report: numbers worked out by hand from results the test builds with the real scorer, and the Markdown
+against a committed golden file.
+
+The golden test only compares. After a deliberate change to the report, regenerate the file and review
+the diff before committing it::
+
+    python -m tests.test_report
+"""
 
 from __future__ import annotations
 
-import os
-import random
+import copy
+import statistics
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from bench import report
-from bench.metrics import bootstrap_ci, score_tags, sentence_counts
+from bench.data.types import Sentence
+from bench.metrics import bootstrap_ci_seeds, holm
+from bench.scoring import score_split
 from bench.spec import LocalSource, ReferenceResult, TaskSpec
+from bench.versions import SCORER_VERSION, system_version
 
 GOLDEN = Path(__file__).parent / "golden" / "report.md"
 
+SPEC = TaskSpec(
+    name="toy", version="1", language="en", domain="tests", entity_types=("PER", "LOC", "ORG"), scheme="IOB2",
+    licence="x", description="A toy task.", hub=None,
+    local=LocalSource(folder="toy", format="conll", splits={"train": "a", "test": "b"}),
+    reference=(ReferenceResult(system="paper", split="test", metric="conlleval_f1", value=0.9, source="a paper"),),
+)
 
-def make_results() -> list[dict]:
-    rng = random.Random(7)
-    gold = [["B-PER", "I-PER", "O", "B-LOC", "O", "B-ORG"] for _ in range(60)]
+# 4 documents of 2 sentences, 3 gold entities per sentence: PER(0,2) LOC(3,4) ORG(5,6) -> 24 gold entities.
+GOLD = ("B-PER", "I-PER", "O", "B-LOC", "O", "B-ORG")
+MISS_LOC = ["B-PER", "I-PER", "O", "O", "O", "B-ORG"]  # (tp, fp, fn) = (2, 0, 1) in both modes
+STRAY = ["O", "I-PER", "O", "B-LOC", "O", "B-ORG"]  # conlleval opens PER(1,2): (2, 1, 1); strict: (2, 0, 1)
+SENTENCES = [Sentence(tuple("abcdef"), GOLD, doc_id=f"d{i // 2}") for i in range(8)]
 
-    def noisy(p: float) -> list[list[str]]:
-        return [[t if rng.random() > p else "O" for t in s] for s in gold]
 
-    out = []
-    for system, kind, seeds, noise, seconds in (
-        ("crf", "crf", [1], 0.30, 12.0), ("minilm-l6", "transformer", [1, 2, 3], 0.08, 600.0)
-    ):
-        for seed in seeds:
-            pred = noisy(noise)
-            m = score_tags(gold, pred)
-            lo, hi = bootstrap_ci(gold, pred, n_resamples=200, seed=seed)
-            m["main"].update(ci_low=lo, ci_high=hi)
-            out.append({
-                "task": {"name": "toy", "version": "1", "fingerprint": "f"},
-                "system": {"name": system, "kind": kind, "model": None if kind == "crf" else "minilm-l6"},
-                "seed": seed, "split": "test", "metrics": m,
-                "sentence_counts": [list(c) for c in sentence_counts(gold, pred)],
-                "cost": {"train_wall_seconds": seconds + seed, "train_tokens_per_second": 1000.0 * seed,
-                         "peak_rss_mb": 900.0, "gpu": {"available": False}},
-                "prediction": {"sentences_per_second": 50.0},
-                "training": {"device": "cpu"},
-                "environment": {"git": {"sha": "0123456789abcdef", "dirty": False}, "cpu": "Test CPU", "cpu_count": 2},
-                "cell_key": {},
-            })
-    return out
+def crf_pred() -> list[list[str]]:
+    """Document d0 (sentences 0, 1) with a stray I-PER, the other six sentences miss LOC.
+
+    conlleval: 2 x (2,1,1) + 6 x (2,0,1) = tp 16, fp 2, fn 8 -> F1 32/42 = 16/21
+    strict:    8 x (2,0,1)               = tp 16, fp 0, fn 8 -> F1 32/40 = 0.8; 2 invalid tags
+    """
+    return [list(STRAY)] * 2 + [list(MISS_LOC)] * 6
+
+
+def minilm_pred(seed: int) -> list[list[str]]:
+    """The first ``seed`` sentences miss LOC, the rest are right: tp 24 - seed, fn seed -> F1 (48 - 2s) / (48 - s)."""
+    return [list(MISS_LOC) if i < seed else list(GOLD) for i in range(8)]
+
+
+MINILM_F1 = {1: 46 / 47, 2: 44 / 46, 3: 42 / 45}
+
+
+def result(system: str, kind: str, seed: int, pred: list[list[str]], *, config: str, seconds: float,
+           fingerprint: str = "f00d") -> dict[str, Any]:
+    metrics, unit_counts = score_split(SPEC, SENTENCES, pred, n_resamples=200, seed=seed)
+    return {
+        "schema_version": 2,
+        "task": {"name": "toy", "version": "1", "fingerprint": fingerprint},
+        "system": {"name": system, "kind": kind, "model": None if kind == "crf" else "minilm-l6",
+                   "config_hash": config},
+        "seed": seed, "split": "test", "metrics": metrics, "unit_counts": unit_counts,
+        "cost": {"train_wall_seconds": seconds + seed, "train_tokens_per_second": 1000.0 * seed,
+                 "peak_rss_mb": 900.0, "gpu": {"available": False}},
+        "prediction": {"sentences_per_second": 50.0},
+        "training": {"device": "cpu"},
+        "environment": {"git": {"sha": "0123456789abcdef", "dirty": False}, "cpu": "Test CPU", "cpu_count": 2},
+        "cell_key": {"task": "toy", "task_version": "1", "data_fingerprint": fingerprint, "system": system,
+                     "system_config_hash": config, "seed": seed, "scorer_version": SCORER_VERSION,
+                     "system_version": system_version(kind)},
+    }
+
+
+def old_result() -> dict[str, Any]:
+    """A result as nerbench wrote it before scorer version 2: strict main score, no unit counts, no versions."""
+    return {
+        "schema_version": 1,
+        "task": {"name": "toy", "version": "1", "fingerprint": "f00d"},
+        "system": {"name": "bert-old", "kind": "transformer", "model": "bert-base-cased", "config_hash": "0ld"},
+        "seed": 1, "split": "test",
+        "metrics": {"main": {"name": "strict_f1", "value": 0.5, "ci_low": 0.4, "ci_high": 0.6},
+                    "strict": {"micro": {"f1": 0.5}}, "lenient": {"micro": {"f1": 0.25}},
+                    "counts": {"invalid_pred_tags": 3}},
+        "sentence_counts": [[0, 0, 0]] * 8,
+        "cost": {}, "environment": {"git": {"sha": "0123456789abcdef", "dirty": False}, "cpu": "Test CPU",
+                                    "cpu_count": 2},
+        "cell_key": {"task": "toy", "task_version": "1", "data_fingerprint": "f00d", "system": "bert-old",
+                     "system_config_hash": "0ld", "seed": 1},
+    }
+
+
+def make_results() -> list[dict[str, Any]]:
+    return [
+        result("crf", "crf", 13, crf_pred(), config="crf1", seconds=12.0),
+        *(result("minilm-l6", "transformer", s, minilm_pred(s), config="cfgA", seconds=600.0) for s in (1, 2, 3)),
+        result("minilm-l6", "transformer", 1, minilm_pred(0), config="cfgB", seconds=900.0),
+        old_result(),
+    ]
 
 
 class Catalog(dict):
@@ -49,29 +108,107 @@ class Catalog(dict):
         return self[name]
 
 
+def render_golden() -> str:
+    return report.render(make_results(), catalog=Catalog(toy=SPEC), plots="plots")
+
+
 def test_report_matches_golden_file() -> None:
-    spec = TaskSpec(
-        name="toy", version="1", language="en", domain="tests", entity_types=("PER", "LOC", "ORG"), scheme="IOB2",
-        licence="x", description="A toy task.", hub=None,
-        local=LocalSource(
-            folder="toy", format="conll", splits={"train": "a", "test": "b"}),
-        reference=(ReferenceResult(system="paper", split="test", metric="strict_f1", value=0.9, source="a paper"),),
-    )
-    text = report.render(make_results(), catalog=Catalog(toy=spec), plots="plots")
-    if os.environ.get("NERBENCH_UPDATE_GOLDEN"):
-        GOLDEN.write_text(text, encoding="utf-8")
-    assert text == GOLDEN.read_text(encoding="utf-8")
+    assert render_golden() == GOLDEN.read_text(encoding="utf-8"), (
+        "the report changed: if that was meant, run `python -m tests.test_report` and review the diff")
 
 
-def test_json_rows_and_significance() -> None:
-    rows = report.json_rows(make_results())
-    by = {r["system"]: r for r in rows}
-    assert by["minilm-l6"]["n"] == 3 and by["crf"]["n"] == 1
-    assert by["minilm-l6"]["strict_f1_std"] is not None and by["crf"]["strict_f1_std"] is None
-    assert by["minilm-l6"]["strict_f1_mean"] > by["crf"]["strict_f1_mean"]
+def rows_by_label() -> dict[str, dict[str, Any]]:
+    return {(f"{r['system']} ({r['variant']})" if r["variant"] else r["system"]): r
+            for r in report.json_rows(make_results())}
+
+
+def test_json_rows_carry_hand_computed_numbers() -> None:
+    rows = rows_by_label()
+    assert sorted(rows) == ["bert-old", "crf", "minilm-l6 (config cfgA)", "minilm-l6 (config cfgB)"]
+    crf = rows["crf"]
+    assert crf["main_metric"] == "conlleval_f1"
+    assert (crf["f1_mean"], crf["strict_f1_mean"], crf["f1_std"]) == (16 / 21, 0.8, None)
+    assert (crf["invalid_tags"], crf["n_seeds"], crf["seeds"], crf["stale"], crf["stale_reasons"]) == (2, 1, [13], False, [])
+    assert (crf["ci_unit"], crf["ci_units"], crf["mixed"], crf["variant"]) == ("document", 4, False, "")
+    assert (crf["system_config_hash"], crf["scorer_version"]) == ("crf1", SCORER_VERSION)
+    a = rows["minilm-l6 (config cfgA)"]
+    f1s = [MINILM_F1[s] for s in (1, 2, 3)]
+    assert a["f1_mean"] == pytest.approx(statistics.fmean(f1s), rel=1e-15)
+    assert a["f1_std"] == pytest.approx(statistics.stdev(f1s), rel=1e-12)
+    assert a["strict_f1_mean"] == a["f1_mean"] and a["invalid_tags"] == 0  # no stray tags: both modes agree
+    assert (a["n_seeds"], a["seeds"], a["mixed"]) == (3, [1, 2, 3], True)
+    b = rows["minilm-l6 (config cfgB)"]
+    assert (b["f1_mean"], b["n_seeds"], b["f1_std"], b["ci_low"], b["ci_high"]) == (1.0, 1, None, 1.0, 1.0)
+    for key in ("train_seconds_mean", "tokens_per_second_mean", "peak_gpu_mib", "peak_rss_mib", "energy_wh_mean",
+                "predict_sentences_per_second_mean"):
+        assert key in crf
+    assert a["train_seconds_mean"] == 602.0 and crf["train_seconds_mean"] == 25.0
+
+
+def test_ci_is_the_bootstrap_of_the_seed_averaged_score_over_documents() -> None:
+    results = make_results()
+    # per document (2 sentences each) for minilm seed s: the first s sentences miss LOC
+    #   seed 1: d0 (5,0,1), d1..d3 (6,0,0);  seed 2: d0 (4,0,2);  seed 3: d0 (4,0,2), d1 (5,0,1)
+    tables = {1: [[5, 0, 1], [6, 0, 0], [6, 0, 0], [6, 0, 0]], 2: [[4, 0, 2], [6, 0, 0], [6, 0, 0], [6, 0, 0]],
+              3: [[4, 0, 2], [5, 0, 1], [6, 0, 0], [6, 0, 0]]}
+    for r in results[1:4]:
+        assert r["unit_counts"]["ids"] == ["d0", "d1", "d2", "d3"]
+        assert r["unit_counts"]["conlleval"] == tables[r["seed"]]
+    row = rows_by_label()["minilm-l6 (config cfgA)"]
+    expected = bootstrap_ci_seeds([tables[s] for s in (1, 2, 3)], n_resamples=report.N_RESAMPLES,
+                                  seed=report.BOOTSTRAP_SEED)
+    assert (row["ci_low"], row["ci_high"]) == expected
+    assert row["ci_low"] <= row["f1_mean"] <= row["ci_high"] and row["ci_low"] < row["ci_high"]
+    assert (row["ci_unit"], row["ci_units"], row["ci_note"]) == ("document", 4, "")
+
+
+def test_grouping_by_cell_key_never_mixes_configurations_or_data() -> None:
+    results = make_results()
+    moved = copy.deepcopy(results[0])  # the same CRF run, but on other data
+    moved["seed"] = 14
+    moved["cell_key"].update(data_fingerprint="beef", seed=14)
+    groups = report.group_results([*results, moved])["toy"]["test"]
+    for g in groups:  # one configuration, one data version, one scorer per group
+        for k in report.KEY_FIELDS:
+            assert len({str(r["cell_key"].get(k)) for r in g.results}) == 1
+    assert sorted((g.label, tuple(g.seeds)) for g in groups) == [
+        ("bert-old", (1,)), ("crf (data beef)", (14,)), ("crf (data f00d)", (13,)),
+        ("minilm-l6 (config cfgA)", (1, 2, 3)), ("minilm-l6 (config cfgB)", (1,))]
+    notes = report.leaderboard_notes(report.leaderboard_rows(groups))
+    assert any(n.startswith("mixed: crf has 2 configurations") for n in notes)
+    assert any(n.startswith("mixed data: these rows were scored on 2 different data versions") for n in notes)
+    rows, sig_notes = report.significance_rows(groups)
+    assert {r["vs"] for r in rows} == {"crf (data f00d)"}  # never tested against the CRF on other data
+    assert any("vs crf (data beef): not tested, different data fingerprint" in n for n in sig_notes)
+
+
+def test_significance_is_seed_averaged_two_sided_and_holm_corrected() -> None:
     groups = report.group_results(make_results())["toy"]["test"]
-    sig = "\n".join(report.significance(groups))
-    assert "| minilm-l6 | 3 |" in sig and "3/3 seeds" in sig
+    rows, notes = report.significance_rows(groups)
+    by = {r["system"]: r for r in rows}
+    assert sorted(by) == ["minilm-l6 (config cfgA)", "minilm-l6 (config cfgB)"]
+    a, b = by["minilm-l6 (config cfgA)"], by["minilm-l6 (config cfgB)"]
+    # delta = mean over the system's seeds - the CRF's F1 (one seed, 16/21)
+    assert a["delta"] == pytest.approx(statistics.fmean(MINILM_F1.values()) - 16 / 21, rel=1e-12)
+    assert b["delta"] == pytest.approx(1 - 16 / 21, rel=1e-12)
+    assert (a["seeds"], a["crf_seeds"], a["better"], a["of"]) == (3, 1, 3, 3)
+    assert (b["better"], b["of"], a["unit"], a["units"]) == (1, 1, "document", 4)
+    # with +1 smoothing p is never 0; Holm over the 2 comparisons of the table
+    assert all(1 / (1 + report.N_RESAMPLES) <= r["p"] <= 1 for r in rows)
+    assert [r["p_holm"] for r in rows] == holm([r["p"] for r in rows])
+    assert a["delta_ci_low"] <= a["delta"] <= a["delta_ci_high"]
+    # the pre-v2 result has other scoring: not compared, and said so
+    assert notes == ["bert-old vs crf: not tested, different scorer version."]
+
+
+def test_result_from_an_older_scorer_is_shown_stale_without_crashing() -> None:
+    row = rows_by_label()["bert-old"]
+    # F1 (conlleval) of a pre-v2 result is its "lenient" block; strict stays strict
+    assert (row["f1_mean"], row["strict_f1_mean"], row["invalid_tags"]) == (0.25, 0.5, 3)
+    assert row["stale"] is True and any("scorer version" in why for why in row["stale_reasons"])
+    # its stored CI is of the strict score, so it is not shown as the conlleval CI
+    assert (row["ci_low"], row["ci_high"], row["ci_unit"]) == (None, None, None)
+    assert row["ci_note"].startswith("no CI: no per-unit counts")
 
 
 def test_plots_are_written(tmp_path: Path) -> None:
@@ -82,4 +219,9 @@ def test_plots_are_written(tmp_path: Path) -> None:
 
 
 def test_empty_report() -> None:
-    assert "No results yet" in report.render([])
+    assert report.render([]) == "# nerbench results\n\nNo results yet: run `nerbench run`.\n"
+
+
+if __name__ == "__main__":  # python -m tests.test_report: regenerate the golden file (then review the diff)
+    GOLDEN.write_text(render_golden(), encoding="utf-8")
+    print(f"wrote {GOLDEN}")
