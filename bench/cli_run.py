@@ -33,6 +33,7 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
     add_compare(sub)
     add_report(sub)
     add_predict(sub)
+    add_rescore(sub, common)
 
 
 def _log_to_file(path: Path) -> None:
@@ -61,6 +62,93 @@ def preflight_models(cells: list[Any]) -> None:
         )
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``"1,2,3"`` -> ``[1, 2, 3]``; anything else is a clear error.
+
+    >>> parse_seeds("13, 7")
+    [13, 7]
+    """
+    from bench.errors import ConfigError
+
+    seeds = []
+    for part in text.split(","):
+        try:
+            seeds.append(int(part.strip()))
+        except ValueError:
+            raise ConfigError(f"--seeds must be comma-separated integers (e.g. 1,2,3); {part.strip()!r} is not") from None
+    return seeds
+
+
+def suite_for_task_files(suite: Any, task_files: list[Path], *, selected: list[str], console: Any) -> Any:
+    """A task given only by ``--task-file`` runs with the suite's systems when the suite does not name it."""
+    import dataclasses
+
+    from bench.catalog import load_catalog
+
+    if not task_files:
+        return suite
+    shipped = set(load_catalog([]))
+    extra = [n for n in load_catalog(task_files) if n not in shipped and n not in suite.tasks]
+    if selected:
+        extra = [n for n in extra if n in selected]
+    if not extra or any(t in suite.tasks for t in selected):
+        return suite
+    console.print(f"task file: running {', '.join(extra)} with suite {suite.name}'s systems "
+                  f"({', '.join(suite.systems)}); --system selects among them")
+    return dataclasses.replace(suite, tasks=tuple(extra), task_systems={})
+
+
+def preflight_writable(locations: dict[str, Path]) -> None:
+    """Fail before any cell trains when an output folder cannot be written (read-only, not a folder)."""
+    import tempfile
+
+    from bench.errors import ConfigError
+
+    for what, folder in locations.items():
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"{what} {folder} is not writable ({exc.strerror or exc}); nothing was run") from None
+
+
+class _Lock:
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def results_lock(results_dir: Path) -> _Lock:
+    """One ``nerbench run`` per results dir: a second one exits with a clear message instead of running
+    cells twice. The lock is an OS file lock, so a killed run never leaves it held."""
+    import fcntl
+    import os
+
+    from bench.errors import ConfigError
+
+    path = Path(results_dir) / ".nerbench-run.lock"
+    fh = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise ConfigError(
+            f"{results_dir} is in use by another nerbench run ({holder}); wait for it to finish, or give this "
+            "run another --results-dir"
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()}\n")
+    fh.flush()
+    return _Lock(fh)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -68,11 +156,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from bench.catalog import load_catalog, resolve_task
     from bench.data.load import load_task_data
-    from bench.runner import RunConfig, find_suite, is_finished, parse_shard, plan, run_cells, shard_cells
+    from bench.runner import (
+        RunConfig,
+        find_suite,
+        is_finished,
+        parse_shard,
+        plan,
+        run_cells,
+        run_info,
+        shard_cells,
+        suite_file,
+    )
 
     console = Console(stderr=True)
     suite = find_suite(args.suite)
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    seeds = parse_seeds(args.seeds) if args.seeds else None
+    suite = suite_for_task_files(suite, args.task_file, selected=args.task, console=console)
     cells = plan(suite, tasks=args.task or None, systems=args.system or None, seeds=seeds, device=args.device)
     k, n = parse_shard(args.shard)
     cells = shard_cells(cells, k, n)
@@ -80,6 +179,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         results_dir=args.results_dir, models_dir=args.models_dir, data_dir=args.data_dir, device=args.device,
         force=args.force, allow_hub=not args.no_hub, bootstrap_resamples=args.bootstrap,
         task_files=tuple(args.task_file),
+        run_info=run_info(argv=args.argv, suite=suite, suite_file=suite_file(args.suite), shard=f"{k}/{n}",
+                          data_dir=args.data_dir),
     )
     catalog = load_catalog(args.task_file)
     for name in suite.tasks:
@@ -103,6 +204,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     preflight_models(cells)
     log_file = args.log_file or Path("runs") / f"{suite.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    preflight_writable({"results dir": args.results_dir, "models dir": args.models_dir,
+                        "log file folder": log_file.parent})
+    lock = results_lock(args.results_dir)
     _log_to_file(log_file)
     log.info("suite %s: %d cells (shard %d/%d); log %s", suite.name, len(cells), k, n, log_file)
 
@@ -128,7 +232,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             elif event == "message":
                 bar.update(inner, visible=True, total=1, completed=0, description=f"  {info['text']}")
 
-        outcome = run_cells(cells, suite, config, progress=progress)
+        try:
+            outcome = run_cells(cells, suite, config, progress=progress)
+        finally:
+            lock.close()
         bar.update(matrix, completed=len(cells), description=f"suite {suite.name}")
 
     console.print(
@@ -157,7 +264,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for d in (args.reference, args.current):
         if not d.is_dir():
             raise ConfigError(f"{d}: result folder not found")
-    findings = compare(load_dir(args.reference), load_dir(args.current))
+    findings = compare(load_dir(args.reference, on_error=_warn_bad_result),
+                       load_dir(args.current, on_error=_warn_bad_result))
     print(render(findings), end="")
     if has_regression(findings):
         return 1
@@ -171,14 +279,43 @@ def add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="regenerate the Markdown report and plots from result JSON")
     p.add_argument("--results-dir", type=Path, action="append", default=[],
                    help="result folder(s) to read (repeatable; default results/raw); shards are merged")
-    p.add_argument("--output", type=Path, default=Path("results/README.md"), help="Markdown file to write")
-    p.add_argument("--plots-dir", type=Path, default=Path("results/plots"), help="where PNG/SVG plots go")
+    p.add_argument("--output", type=Path,
+                   help="Markdown file to write (default: README.md beside the first results dir, e.g. results/README.md)")
+    p.add_argument("--plots-dir", type=Path, help="where PNG/SVG plots go (default: plots/ beside the Markdown file)")
     p.add_argument("--no-plots", action="store_true", help="tables only")
     p.add_argument("--json", action="store_true", help="print the leaderboard rows as JSON instead of writing files")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an output file that was not generated by nerbench report from the same folders")
     p.add_argument("--task-file", action="append", default=[], type=Path, metavar="PATH",
                    help="extra task TOML files (for their descriptions and reference numbers)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_report)
+
+
+REPORT_MARK = "<!-- generated by `nerbench report` from {inputs}; edit the results, not this file -->"
+
+
+def _warn_bad_result(exc: Exception) -> None:
+    import sys
+
+    print(f"warning: skipped {exc}", file=sys.stderr)
+
+
+def check_report_target(output: Path, inputs: str, *, force: bool) -> None:
+    """Refuse to overwrite a file that ``nerbench report`` did not generate from these same inputs."""
+    from bench.errors import ConfigError
+
+    if force or not output.exists():
+        return
+    try:
+        first = output.read_text(encoding="utf-8").splitlines()[:1]
+    except (OSError, UnicodeDecodeError):
+        first = []
+    if first != [REPORT_MARK.format(inputs=inputs)]:
+        raise ConfigError(
+            f"{output} exists and was not generated by `nerbench report` from {inputs}; nothing was written "
+            "(choose another --output, or --force to replace it)"
+        )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -187,21 +324,31 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from bench import report
     from bench.catalog import load_catalog
+    from bench.errors import ConfigError
     from bench.results import atomic_write_text, iter_results
 
     dirs = args.results_dir or [Path("results/raw")]
-    results = [r for d in dirs if d.is_dir() for _, r in iter_results(d)]
+    for d in dirs:
+        if not d.is_dir():
+            raise ConfigError(f"{d}: result folder not found; nothing was written")
+    results = [r for d in dirs for _, r in iter_results(d, on_error=_warn_bad_result)]
+    if not results:
+        raise ConfigError(f"no result files under {', '.join(map(str, dirs))}; nothing was written")
     if args.json:
         print(json.dumps(report.json_rows(results), indent=2, sort_keys=True))
         return 0
+    output = args.output or dirs[0].parent / "README.md"
+    plots_dir = args.plots_dir or output.parent / "plots"
+    inputs = ", ".join(os.path.relpath(d, output.parent) for d in dirs)
+    check_report_target(output, inputs, force=args.force)
     plots_rel = None
     if not args.no_plots:
-        written = report.plot(results, args.plots_dir)
-        plots_rel = os.path.relpath(args.plots_dir, args.output.parent)
-        log.info("wrote %d plot file(s) under %s", len(written), args.plots_dir)
+        written = report.plot(results, plots_dir)
+        plots_rel = os.path.relpath(plots_dir, output.parent)
+        log.info("wrote %d plot file(s) under %s", len(written), plots_dir)
     text = report.render(results, catalog=load_catalog(args.task_file), plots=plots_rel)
-    atomic_write_text(args.output, text)
-    print(f"wrote {args.output} from {len(results)} result file(s)")
+    atomic_write_text(output, REPORT_MARK.format(inputs=inputs) + "\n" + text)
+    print(f"wrote {output} from {len(results)} result file(s)")
     return 0
 
 
@@ -216,6 +363,8 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-format", choices=["jsonl", "conll"], help="default: conll for conll input, else jsonl")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--decode", choices=["viterbi", "argmax"],
+                   help="transformers: how word labels are decoded (default: as the model was trained and selected)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_predict)
 
@@ -227,7 +376,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from bench.predict import format_output, load_predictor, predict_docs, read_input
     from bench.results import atomic_write_text
 
-    predictor = load_predictor(args.model, device=args.device, batch_size=args.batch_size)
+    predictor = load_predictor(args.model, device=args.device, batch_size=args.batch_size, decode=args.decode)
     if args.input == "-":
         lines = sys.stdin.buffer.read().splitlines()
     else:
@@ -252,3 +401,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def add_rescore(sub: argparse._SubParsersAction, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser("rescore", help="recompute every metric of saved results from their saved predictions (no training)")
+    common(p)
+    p.add_argument("--results-dir", type=Path, default=Path("results/raw"), help="result folder to rescore in place")
+    p.add_argument("--no-hub", action="store_true", help="never fall back to the Hugging Face Hub")
+    p.set_defaults(func=cmd_rescore)
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from bench.errors import ConfigError
+    from bench.rescore import rescore_dir
+
+    if not args.results_dir.is_dir():
+        raise ConfigError(f"{args.results_dir}: result folder not found")
+    outcome = rescore_dir(args.results_dir, data_dir=args.data_dir, allow_hub=not args.no_hub,
+                          task_files=tuple(args.task_file))
+    for path, why in outcome.failed:
+        print(f"{path}: not rescored: {why}")
+    print(f"rescored {len(outcome.rescored)} result file(s) under {args.results_dir}; {len(outcome.failed)} failed")
+    return 1 if outcome.failed else 0

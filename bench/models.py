@@ -10,6 +10,7 @@ internet. Every failure a user can fix (no fast tokenizer, hub unreachable, pack
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -255,3 +256,32 @@ def model_max_length(model: Any, tokenizer: Any) -> int:
     if isinstance(tok_limit, int) and 0 < tok_limit < 1_000_000:
         limits.append(tok_limit)
     return min(limits) if limits else 512
+
+
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "tf_model.h5", "flax_model.msgpack")
+
+
+def weights_sha256(folder: Path) -> dict[str, str] | None:
+    """``{file name: sha256}`` of the weights file(s) of a Hugging Face model folder (sharded ones included)."""
+    from bench.data.load import sha256_file
+
+    files = [folder / n for n in _WEIGHT_FILES if (folder / n).is_file()]
+    files += sorted(p for p in folder.glob("model-*-of-*.safetensors") if p.is_file())
+    files += sorted(p for p in folder.glob("pytorch_model-*-of-*.bin") if p.is_file())
+    return {p.name: sha256_file(p) for p in files} or None
+
+
+def model_identity(spec: ModelSpec) -> dict[str, Any]:
+    """Where a model came from, without machine paths: package + version, hub id + revision, or a local
+    folder's name + the sha256 of its weights. Stored in every result."""
+    if spec.name in MODELS and spec.is_local:
+        offline = MODELS.get(spec.name)
+        try:
+            version: str | None = importlib.metadata.version(offline.pip_name)
+        except importlib.metadata.PackageNotFoundError:
+            version = None
+        return {"kind": "package", "name": spec.name, "package": offline.pip_name, "version": version,
+                "weights_sha256": weights_sha256(Path(spec.source))}
+    if spec.is_local:
+        return {"kind": "local", "folder": Path(spec.source).name, "weights_sha256": weights_sha256(Path(spec.source))}
+    return {"kind": "hub", "id": spec.source, "revision": spec.revision}

@@ -2,26 +2,36 @@
 
 Layout: ``<results_dir>/<task>/<system>/<run_id>.json`` with ``run_id = seed<k>-<split>``.
 Files are written to a temporary name in the same folder and renamed into place, so a crash leaves
-either the old file or the new one, never half of one. Floats are rounded and keys sorted so
-results diff cleanly in git.
+either the old file or the new one, never half of one. Values are stored exactly (a learning rate
+of 3e-7 stays 3e-7; only NaN and infinities, which JSON cannot hold, become ``null``); keys are
+sorted so results diff cleanly in git. Rounding is for display only.
+
+Beside each result, ``<run_id>.predictions.jsonl.gz`` holds the split's word-level predictions
+(one JSON line per sentence: ``id``, ``source``, ``tags``, and ``scores`` / ``spans`` where the
+system has them), so every metric can be recomputed without training (``nerbench rescore``).
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
 import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from bench.errors import NerbenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: exact floats, ``unit_counts`` instead of ``sentence_counts``, ``run`` and ``task.provenance``
+blocks, saved predictions, scorer and system versions in the cell key."""
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-FLOAT_DIGITS = 6
+PREDICTIONS_SUFFIX = ".predictions.jsonl.gz"
 
 REQUIRED_KEYS = (
     "schema_version", "task", "system", "seed", "split", "metrics", "cost", "environment", "cell_key",
@@ -40,31 +50,45 @@ def result_path(results_dir: Path, task: str, system: str, seed: int, split: str
     return Path(results_dir) / task / system / f"{run_id(seed, split)}.json"
 
 
-def _round(obj: Any) -> Any:
+def predictions_path(results_dir: Path, task: str, system: str, seed: int, split: str) -> Path:
+    return Path(results_dir) / task / system / f"{run_id(seed, split)}{PREDICTIONS_SUFFIX}"
+
+
+def jsonable(obj: Any) -> Any:
+    """The one rule for numbers in nerbench's JSON: floats exact, NaN and infinities ``None``.
+
+    >>> jsonable({"lr": 3e-07, "eps": 1e-08, "x": float("nan"), "t": (1, 2)})
+    {'lr': 3e-07, 'eps': 1e-08, 'x': None, 't': [1, 2]}
+    """
     if isinstance(obj, float):
-        if math.isnan(obj) or math.isinf(obj):
-            return None
-        return round(obj, FLOAT_DIGITS)
+        return None if math.isnan(obj) or math.isinf(obj) else obj
     if isinstance(obj, dict):
-        return {str(k): _round(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_round(v) for v in obj]
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return jsonable(obj.item())
     return obj
 
 
 def dumps(result: dict[str, Any]) -> str:
-    return json.dumps(_round(result), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    return json.dumps(jsonable(result), indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temp file + fsync + rename; errors are raised, never swallowed."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file + fsync + rename; errors are raised, never swallowed."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o644 & ~_UMASK)  # mkstemp creates 0600; results are meant to be shared
@@ -86,6 +110,53 @@ def write_result(results_dir: Path, result: dict[str, Any]) -> Path:
     return path
 
 
+def encode_predictions(rows: list[dict[str, Any]]) -> bytes:
+    """Deterministic gzip of JSON lines (no timestamp or file name in the header), so equal
+    predictions give byte-equal files."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0) as gz:
+        for row in rows:
+            gz.write((json.dumps(jsonable(row), sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode())
+    return buf.getvalue()
+
+
+def write_predictions(path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Write saved predictions atomically; returns the reference stored in the result."""
+    data = encode_predictions(rows)
+    atomic_write_bytes(path, data)
+    return {"file": Path(path).name, "sha256": hashlib.sha256(data).hexdigest(), "sentences": len(rows)}
+
+
+def read_predictions(result_file: Path, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The saved predictions of ``result`` (read from beside ``result_file``), checked against its sha256."""
+    ref = result.get("predictions")
+    if not isinstance(ref, dict) or "file" not in ref:
+        raise ResultError(f"{result_file}: has no saved predictions (made by an older nerbench); run the cell again")
+    path = Path(result_file).parent / ref["file"]
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ResultError(f"{path}: cannot read saved predictions: {exc.strerror}") from None
+    if ref.get("sha256") and hashlib.sha256(data).hexdigest() != ref["sha256"]:
+        raise ResultError(f"{path}: sha256 differs from the one recorded in {result_file}; the file was changed")
+    rows = []
+    try:
+        text = gzip.decompress(data).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise ResultError(f"{path}: not a gzip-compressed UTF-8 file: {exc}") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ResultError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+        if not isinstance(row, dict) or not isinstance(row.get("tags"), list):
+            raise ResultError(f"{path}:{lineno}: a prediction line needs a 'tags' list")
+        rows.append(row)
+    if ref.get("sentences") is not None and len(rows) != ref["sentences"]:
+        raise ResultError(f"{path}: {len(rows)} sentences, the result says {ref['sentences']}")
+    return rows
+
+
 def validate(result: Any, *, where: str) -> dict[str, Any]:
     if not isinstance(result, dict):
         raise ResultError(f"{where}: a result must be a JSON object")
@@ -101,6 +172,9 @@ def validate(result: Any, *, where: str) -> dict[str, Any]:
     for key in ("name", "version", "fingerprint"):
         if key not in result["task"]:
             raise ResultError(f"{where}: task.{key} missing")
+    for key in ("task", "system", "metrics", "cost", "environment", "cell_key"):
+        if not isinstance(result[key], dict):
+            raise ResultError(f"{where}: {key} must be a JSON object, got {type(result[key]).__name__}")
     if "name" not in result["system"]:
         raise ResultError(f"{where}: system.name missing")
     main = result["metrics"].get("main")
@@ -114,12 +188,29 @@ def read_result(path: Path) -> dict[str, Any]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ResultError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise ResultError(f"{path}: not UTF-8 text (byte {exc.start}): not a result file") from None
     except OSError as exc:
         raise ResultError(f"{path}: cannot read: {exc.strerror}") from None
     return validate(data, where=str(path))
 
 
-def iter_results(results_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Every result under ``results_dir`` in a stable order; invalid files raise with their path."""
+def iter_results(
+    results_dir: Path, *, on_error: Callable[[ResultError], None] | None = None
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every result under ``results_dir`` in a stable order.
+
+    An invalid file raises with its path, or, with ``on_error``, is handed to it and skipped, so a
+    report or comparison names the broken file and goes on.
+    """
     for path in sorted(Path(results_dir).rglob("*.json")):
-        yield path, read_result(path)
+        if path.name.startswith("."):
+            continue  # an atomic write's temporary file
+        try:
+            result = read_result(path)
+        except ResultError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            continue
+        yield path, result

@@ -1,9 +1,11 @@
 """Run a suite: plan the matrix, skip finished cells, train, predict, score, write results.
 
-A *cell* is (task, system, seed). It trains once and writes one result per evaluated split. A
-cell is finished when every split's result exists, validates, and carries the same cell key (task
-version, data fingerprint, system config hash, seed): a killed run loses at most the cell it was
-in, and the next run does only what is missing.
+A *cell* is (task, system, seed). It trains once and writes one result per evaluated split, and
+beside it the split's word-level predictions. A cell is finished when every split's result exists,
+validates, and carries the same cell key (task version, data fingerprint, system config hash,
+seed, scorer version, system implementation version): a killed run loses at most the cell it was
+in, the next run does only what is missing, and results made by older scoring or system code are
+run again.
 """
 
 from __future__ import annotations
@@ -22,8 +24,16 @@ from typing import Any
 from bench.catalog import shipped_dir
 from bench.data.load import TaskData, load_task_data
 from bench.errors import ConfigError, NerbenchError
-from bench.results import ResultError, read_result, result_path, write_result
+from bench.results import (
+    ResultError,
+    predictions_path,
+    read_result,
+    result_path,
+    write_predictions,
+    write_result,
+)
 from bench.spec import SuiteSpec, SystemSpec, TaskSpec, load_suite_file
+from bench.versions import SCORER_VERSION, system_version
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +54,9 @@ class RunConfig:
     bootstrap_resamples: int = 1000
     task_files: tuple[Path, ...] = ()
     """Extra task TOML files (``--task-file``) besides the shipped catalogue."""
+    run_info: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    """What started the run (command line, suite file hash, shard, nerbench version): the ``run`` block
+    of every result it writes."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,15 @@ class Cell:
         blob = json.dumps({"kind": self.spec.kind, "model": self.spec.model, "params": semantic,
                            "resolved": resolved}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def suite_file(name_or_path: str) -> Path | None:
+    """The TOML file a suite name or path refers to (``None`` when there is none)."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml":
+        return path if path.is_file() else None
+    candidate = shipped_dir("suites") / f"{name_or_path}.toml"
+    return candidate if candidate.is_file() else None
 
 
 def find_suite(name_or_path: str) -> SuiteSpec:
@@ -142,7 +164,66 @@ def cell_key(cell: Cell, data: TaskData) -> dict[str, Any]:
         "system": cell.system,
         "system_config_hash": cell.config_hash(),
         "seed": cell.seed,
+        "scorer_version": SCORER_VERSION,
+        "system_version": system_version(cell.spec.kind),
     }
+
+
+def external_cell_key(data: TaskData, *, system: str, predictions_sha256: str) -> dict[str, Any]:
+    """The cell key of scored external predictions: their "configuration" is the predictions file."""
+    return {
+        "task": data.task.name,
+        "task_version": data.task.version,
+        "data_fingerprint": data.fingerprint,
+        "system": system,
+        "system_config_hash": predictions_sha256[:16],
+        "seed": 0,
+        "scorer_version": SCORER_VERSION,
+        "system_version": system_version("external"),
+    }
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_info(*, argv: list[str], suite: SuiteSpec | None, suite_file: Path | None, shard: str,
+             data_dir: str | Path | None) -> dict[str, Any]:
+    """The ``run`` block: the command as typed (machine paths made relative or named), the suite file's
+    sha256, the shard and the nerbench version."""
+    from bench import __version__
+
+    return {
+        "command": "nerbench " + " ".join(_portable_arg(a, data_dir) for a in argv),
+        "suite": suite.name if suite else None,
+        "suite_sha256": file_sha256(suite_file) if suite_file else None,
+        "shard": shard,
+        "nerbench_version": __version__,
+    }
+
+
+def _portable_arg(arg: str, data_dir: str | Path | None) -> str:
+    """A command-line argument without this machine's absolute paths (``--x=/abs`` forms too)."""
+    import shlex
+
+    from bench.data.load import resolve_data_dir
+
+    prefix, sep, value = arg.partition("=") if arg.startswith("--") and "=" in arg else ("", "", arg)
+    if value.startswith(("/", "~")):
+        p = Path(value).expanduser().resolve()
+        root = resolve_data_dir(data_dir)
+        if root is not None and p == root.expanduser().resolve():
+            value = "$NERBENCH_DATA_DIR"
+        else:
+            try:
+                value = str(p.relative_to(Path.cwd().resolve()))
+            except ValueError:
+                value = f"<{p.name}>"
+    return prefix + sep + (value if value == "$NERBENCH_DATA_DIR" else shlex.quote(value))
 
 
 def is_finished(cell: Cell, data: TaskData, config: RunConfig, splits: tuple[str, ...]) -> bool:
@@ -152,7 +233,12 @@ def is_finished(cell: Cell, data: TaskData, config: RunConfig, splits: tuple[str
         if not path.is_file():
             return False
         try:
-            if read_result(path)["cell_key"] != key:
+            result = read_result(path)
+            if result["cell_key"] != key:
+                return False
+            saved = (result.get("predictions") or {}).get("file")
+            if not saved or not (path.parent / saved).is_file():
+                log.warning("%s: its saved predictions are missing; the cell will be run again", path)
                 return False
         except ResultError as exc:
             log.warning("%s; the cell will be run again", exc)
@@ -172,7 +258,6 @@ def run_cell(
 ) -> list[Path]:
     """Train the cell's system once, evaluate every split in ``splits``, write one result each."""
     from bench import env as envmod
-    from bench.scoring import score_split
     from bench.systems import train_system
 
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -181,7 +266,8 @@ def run_cell(
     limits = {k: params.pop(k) for k in RUNNER_PARAMS if k in params}
     train = _limit(data.sentences("train"), limits.get("max_train_sentences"))
     dev = _limit(data.splits["dev"].sentences, limits.get("max_eval_sentences")) if "dev" in data.splits else []
-    model_dir = Path(config.models_dir) / cell.task / cell.system / f"seed{cell.seed}"
+    model_rel = Path(cell.task) / cell.system / f"seed{cell.seed}"
+    model_dir = Path(config.models_dir) / model_rel
     t0 = time.perf_counter()
     trained = train_system(
         cell.spec, params, train=train, dev=dev, data=data, seed=cell.seed, model_dir=model_dir,
@@ -192,6 +278,14 @@ def run_cell(
         return []  # under torchrun/accelerate only rank 0 predicts and writes
     written = []
     key = cell_key(cell, data)
+    training = dict(trained.training)
+    if "model_dir" in training:
+        training["model_dir"] = str(model_rel)
+    system = {
+        "name": cell.system, "kind": cell.spec.kind, "model": cell.spec.model, "params": cell.params,
+        "config_hash": cell.config_hash(), **trained.describe(),
+        "model_dir": str(model_rel), "model_dir_note": "relative to the run's --models-dir (default models/)",
+    }
     for split in splits:
         if split not in data.splits:
             log.warning("%s: task has no %s split; skipped", cell.label, split)
@@ -200,41 +294,99 @@ def run_cell(
         if progress:
             progress("predict", {"cell": cell.label, "split": split, "sentences": len(sents)})
         t1 = time.perf_counter()
-        pred, pred_stats = trained.predict(sents)
+        pred, pred_stats, scores = trained.predict(sents)
         predict_seconds = time.perf_counter() - t1
-        metrics, sentence_counts = score_split(
-            data.task, sents, pred, n_resamples=config.bootstrap_resamples, seed=cell.seed
-        )
         n_tokens = sum(len(s.tokens) for s in sents)
-        result = {
-            "task": _task_block(data, split),
-            "system": {
-                "name": cell.system, "kind": cell.spec.kind, "model": cell.spec.model,
-                "params": cell.params, "config_hash": cell.config_hash(), **trained.describe(),
-            },
-            "seed": cell.seed,
-            "split": split,
-            "cell_key": key,
-            "data": {
-                "train_sentences": len(train), "eval_sentences": len(sents), "eval_tokens": n_tokens,
-                "limits": limits,
-            },
-            "metrics": metrics,
-            "sentence_counts": sentence_counts,
-            "training": trained.training,
-            "prediction": {
-                **pred_stats,
-                "seconds": predict_seconds,
-                "sentences_per_second": len(sents) / predict_seconds if predict_seconds > 0 else None,
-                "words_per_second": n_tokens / predict_seconds if predict_seconds > 0 else None,
-            },
-            "cost": {**trained.cost, "train_wall_seconds": train_wall},
-            "environment": envmod.environment(gpu=trained.cost.get("gpu"), git=git),
-            "timestamps": {"started": started, "finished": datetime.now(UTC).isoformat(timespec="seconds")},
-            "data_warnings": data.warnings,
+        prediction = {
+            **pred_stats,
+            "seconds": predict_seconds,
+            "sentences_per_second": len(sents) / predict_seconds if predict_seconds > 0 else None,
+            "words_per_second": n_tokens / predict_seconds if predict_seconds > 0 else None,
         }
-        written.append(write_result(config.results_dir, result))
+        written.append(score_and_write(
+            data, split, sents, pred, system=system, key=key, seed=cell.seed, results_dir=config.results_dir,
+            scores=scores, training=training, cost={**trained.cost, "train_wall_seconds": train_wall},
+            prediction=prediction, started=started, git=git, run=config.run_info,
+            n_resamples=config.bootstrap_resamples, extra_data={"train_sentences": len(train), "limits": limits},
+        ))
     return written
+
+
+def prediction_rows(
+    sentences: list, pred: list[list[str]], *, scores: list[list[float]] | None = None,
+    pred_spans: list | None = None,
+) -> list[dict[str, Any]]:
+    """The saved-predictions lines of one split: sentence index and source, tags, and scores/spans."""
+    rows = []
+    for i, (s, tags) in enumerate(zip(sentences, pred, strict=True)):
+        if len(tags) != len(s.tokens):
+            raise NerbenchError(f"{s.source or f'sentence {i}'}: {len(s.tokens)} words but {len(tags)} predicted tags")
+        row: dict[str, Any] = {"id": i, "source": _portable_source(s.source), "tags": list(tags)}
+        if scores is not None:
+            row["scores"] = [float(x) for x in scores[i]]
+        if pred_spans is not None:
+            row["spans"] = [{"type": e.type, "fragments": [list(f) for f in e.fragments]} for e in pred_spans[i]]
+        rows.append(row)
+    return rows
+
+
+def _portable_source(source: str) -> str:
+    """``path:line`` without the machine's folders: the file name and line."""
+    path, sep, line = source.rpartition(":")
+    return f"{Path(path).name}{sep}{line}" if sep and line.isdigit() else Path(source).name if source else ""
+
+
+def score_and_write(
+    data: TaskData,
+    split: str,
+    sentences: list,
+    pred: list[list[str]],
+    *,
+    system: dict[str, Any],
+    key: dict[str, Any],
+    seed: int,
+    results_dir: Path,
+    scores: list[list[float]] | None = None,
+    pred_spans: list | None = None,
+    training: dict[str, Any] | None = None,
+    cost: dict[str, Any] | None = None,
+    prediction: dict[str, Any] | None = None,
+    started: str | None = None,
+    git: dict[str, Any] | None = None,
+    run: dict[str, Any] | None = None,
+    n_resamples: int = 1000,
+    extra_data: dict[str, Any] | None = None,
+) -> Path:
+    """Score one split's predictions and write its result plus saved predictions; every system (trained
+    here or external) goes through this, so all results have one shape."""
+    from bench import env as envmod
+    from bench.scoring import score_split
+
+    metrics, unit_counts = score_split(data.task, sentences, pred, n_resamples=n_resamples, seed=seed,
+                                       pred_spans=pred_spans)
+    rows = prediction_rows(sentences, pred, scores=scores, pred_spans=pred_spans)
+    ppath = predictions_path(results_dir, data.task.name, system["name"], seed, split)
+    pref = write_predictions(ppath, rows)
+    n_tokens = sum(len(s.tokens) for s in sentences)
+    result = {
+        "task": _task_block(data, split),
+        "system": system,
+        "seed": seed,
+        "split": split,
+        "cell_key": key,
+        "data": {"eval_sentences": len(sentences), "eval_tokens": n_tokens, **(extra_data or {})},
+        "metrics": metrics,
+        "unit_counts": unit_counts,
+        "predictions": {**pref, "has_scores": scores is not None, "has_spans": pred_spans is not None},
+        "training": training or {},
+        "prediction": prediction or {},
+        "cost": cost or {},
+        "environment": envmod.environment(gpu=(cost or {}).get("gpu"), git=git),
+        "run": run or {},
+        "timestamps": {"started": started, "finished": datetime.now(UTC).isoformat(timespec="seconds")},
+        "data_warnings": data.warnings,
+    }
+    return write_result(results_dir, result)
 
 
 def _task_block(data: TaskData, split: str) -> dict[str, Any]:
@@ -243,7 +395,7 @@ def _task_block(data: TaskData, split: str) -> dict[str, Any]:
         "name": t.name, "version": t.version, "language": t.language, "domain": t.domain,
         "entity_types": list(t.entity_types), "fingerprint": data.fingerprint,
         "split_fingerprint": data.split_fingerprints.get(split), "source": data.source,
-        "span_scoring": t.span_scoring,
+        "provenance": getattr(data, "provenance", None), "span_scoring": t.span_scoring,
     }
 
 

@@ -20,7 +20,8 @@ from bench.spec import SystemSpec
 
 log = logging.getLogger(__name__)
 
-PredictFn = Callable[[Sequence[Sentence]], tuple[list[list[str]], dict[str, Any]]]
+PredictFn = Callable[[Sequence[Sentence]], tuple[list[list[str]], dict[str, Any], list[list[float]] | None]]
+"""Sentences -> (word-level IOB2 tags, timing stats, per-word confidence of the chosen tag or ``None``)."""
 
 
 @dataclass
@@ -91,7 +92,7 @@ def _train_transformer(
     progress: Callable[[str, dict[str, Any]], None] | None,
 ) -> TrainedSystem:
     from bench.finetune import FinetuneConfig, finetune, load_trained, predict_words
-    from bench.models import resolve_model
+    from bench.models import model_identity, resolve_model
 
     params = dict(params)
     trust_remote_code = bool(params.pop("trust_remote_code", False))
@@ -115,7 +116,7 @@ def _train_transformer(
     loaded = load_trained(result.model_dir, device=result.device)
     eval_batch = result_config_eval_batch(config, retries)
 
-    def predict(sentences: Sequence[Sentence]) -> tuple[list[list[str]], dict[str, Any]]:
+    def predict(sentences: Sequence[Sentence]) -> tuple[list[list[str]], dict[str, Any], list[list[float]] | None]:
         return predict_words(loaded, sentences, batch_size=eval_batch)
 
     training = result.to_dict()
@@ -130,10 +131,8 @@ def _train_transformer(
     )
     training["oom_retries"] = retries
     info = {
-        "model_source": model.source,
-        "model_revision": model.revision,
+        "model_identity": model_identity(model),
         "config": config.to_dict(),
-        "model_dir": str(model_dir),
     }
     return TrainedSystem(predict=predict, training=training, cost=cost, info=info)
 
@@ -201,9 +200,15 @@ def _train_crf(
     model.save(model_dir)
     stats = model.stats.to_dict() if model.stats is not None else {}
 
-    def predict(sentences: Sequence[Sentence]) -> tuple[list[list[str]], dict[str, Any]]:
-        pred, pstats = model.predict_timed(sentences)
-        return pred, pstats.to_dict()
+    def predict(sentences: Sequence[Sentence]) -> tuple[list[list[str]], dict[str, Any], list[list[float]] | None]:
+        from baselines.crf import PredictStats
+
+        t0 = time.perf_counter()
+        rows = model.predict_with_scores([s.tokens for s in sentences], pos=[s.pos for s in sentences])
+        seconds = time.perf_counter() - t0
+        stats = PredictStats(seconds, len(sentences), sum(len(s.tokens) for s in sentences)).to_dict()
+        stats["includes"] = "Viterbi tags and each tag's marginal probability"
+        return [t for t, _ in rows], stats, [m for _, m in rows]
 
     train_seconds = stats.get("train_seconds")
     cost = {
@@ -219,5 +224,5 @@ def _train_crf(
     }
     described = model.describe()
     info = {k: described.get(k) for k in ("feature_set", "feature_groups", "uses_pos", "model_sha256", "versions")}
-    info.update(config=config.to_dict(), model_dir=str(model_dir))
+    info.update(config=config.to_dict())
     return TrainedSystem(predict=predict, training=stats, cost=cost, info=info)

@@ -11,8 +11,11 @@ from bench.results import (
     ResultError,
     atomic_write_text,
     dumps,
+    encode_predictions,
     iter_results,
+    read_predictions,
     read_result,
+    write_predictions,
     write_result,
 )
 
@@ -32,19 +35,48 @@ def minimal(**over: object) -> dict:
     return r
 
 
-def test_write_read_round_trip_rounds_and_sorts(tmp_path: Path) -> None:
-    path = write_result(tmp_path, minimal())
+def test_write_read_round_trip_keeps_values_exact_and_sorts(tmp_path: Path) -> None:
+    path = write_result(tmp_path, minimal(system={"name": "crf", "config": {"adam_epsilon": 1e-8, "lr": 3e-7}}))
     assert path == tmp_path / "tiny" / "crf" / "seed1-test.json"
     text = path.read_text()
-    assert json.loads(text)["metrics"]["main"]["value"] == 0.123457
+    back = json.loads(text)
+    assert back["metrics"]["main"]["value"] == 0.123456789
+    assert back["system"]["config"] == {"adam_epsilon": 1e-8, "lr": 3e-7}
     assert text == dumps(json.loads(text))  # canonical: keys sorted, stable
     assert read_result(path)["schema_version"] == SCHEMA_VERSION
     assert [p for p, _ in iter_results(tmp_path)] == [path]
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
-def test_nan_becomes_null() -> None:
-    assert json.loads(dumps({"x": float("nan")})) == {"x": None}
+def test_nan_and_infinity_become_null() -> None:
+    assert json.loads(dumps({"x": float("nan"), "y": float("inf"), "z": [float("-inf"), 0.1]})) == \
+        {"x": None, "y": None, "z": [None, 0.1]}
+
+
+def test_predictions_round_trip_are_deterministic_and_checked(tmp_path: Path) -> None:
+    rows = [{"id": 0, "source": "a.txt:1", "tags": ["B-PER", "O"], "scores": [0.9, 0.75]},
+            {"id": 1, "source": "a.txt:4", "tags": []}]
+    ref = write_predictions(tmp_path / "seed1-test.predictions.jsonl.gz", rows)
+    assert encode_predictions(rows) == (tmp_path / ref["file"]).read_bytes()  # no timestamp in the gzip header
+    result = {"predictions": ref}
+    assert read_predictions(tmp_path / "seed1-test.json", result) == rows
+    (tmp_path / ref["file"]).write_bytes(encode_predictions(rows[:1]))
+    with pytest.raises(ResultError, match="sha256 differs"):
+        read_predictions(tmp_path / "seed1-test.json", result)
+    with pytest.raises(ResultError, match="1 sentences, the result says 2"):
+        read_predictions(tmp_path / "seed1-test.json", {"predictions": {**ref, "sha256": None}})
+    with pytest.raises(ResultError, match="has no saved predictions"):
+        read_predictions(tmp_path / "seed1-test.json", {})
+
+
+def test_wrong_shape_and_binary_results_are_clear_errors(tmp_path: Path) -> None:
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps({**minimal(), "schema_version": SCHEMA_VERSION, "metrics": "oops"}))
+    with pytest.raises(ResultError, match=r"r.json: metrics must be a JSON object, got str"):
+        read_result(p)
+    p.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ResultError, match=r"r.json: not UTF-8"):
+        read_result(p)
 
 
 def test_unknown_schema_version_is_a_clear_error(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from baselines.crf import CrfModel
 from bench.__main__ import main
-from bench.results import iter_results
+from bench.data.load import load_task_data
+from bench.results import iter_results, read_predictions
 from bench.runner import find_suite, parse_shard, plan, shard_cells
-from bench.spec import load_suite_file
+from bench.spec import load_suite_file, load_task_file
+from bench.versions import SCORER_VERSION, is_stale, system_version
 
 from .conftest import REPO, TINY_TASK
 
@@ -61,9 +66,26 @@ def test_run_resume_force_and_report(setup: dict[str, Path], capsys: pytest.Capt
     results = [r for _, r in iter_results(setup["out"] / "raw")]
     assert {r["split"] for r in results} == {"dev", "test"}
     r = results[0]
-    assert r["metrics"]["main"]["mode"] == "strict" and r["metrics"]["main"]["scheme"] == "IOB2"
+    assert r["metrics"]["main"]["name"] == "conlleval_f1"
     assert r["task"]["fingerprint"] and r["environment"]["packages"]["seqeval"]
-    assert len(r["sentence_counts"]) == r["data"]["eval_sentences"]
+    # the tiny corpus has -DOCSTART- documents: 2 per split
+    assert r["unit_counts"]["unit"] == "document" and len(r["unit_counts"]["conlleval"]) == 2
+    assert r["cell_key"]["scorer_version"] == SCORER_VERSION
+    assert r["cell_key"]["system_version"] == system_version("crf")
+    # provenance: how it was run, and no machine path anywhere in the file
+    assert r["run"]["command"].startswith("nerbench run --suite ")
+    assert r["run"]["suite_sha256"] == hashlib.sha256(setup["suite"].read_bytes()).hexdigest()
+    assert r["run"]["shard"] == "1/1" and r["run"]["nerbench_version"]
+    text = (setup["out"] / "raw" / "tiny" / "crf" / "seed1-test.json").read_text()
+    assert str(setup["out"]) not in text and str(setup["data"]) not in text and str(REPO) not in text
+    assert not re.search(r'"(local:)?/', text)
+    # saved predictions, one line per evaluated sentence, equal to what the model predicts now
+    rows = read_predictions(setup["out"] / "raw" / "tiny" / "crf" / "seed1-test.json", r)
+    assert len(rows) == r["data"]["eval_sentences"] == 3
+    model = CrfModel.load(setup["out"] / "models" / "tiny" / "crf" / "seed1")
+    data = load_task_data(load_task_file(setup["task"]), data_dir=setup["data"])
+    assert [row["tags"] for row in rows] == model.predict(data.sentences("test"))
+    assert all(len(row["scores"]) == len(row["tags"]) and all(0 < x <= 1 for x in row["scores"]) for row in rows)
     assert (setup["out"] / "models" / "tiny" / "crf" / "seed1" / "nerbench_model.json").is_file()
     mtimes = {p: p.stat().st_mtime_ns for p in files}
 
@@ -83,11 +105,13 @@ def test_run_resume_force_and_report(setup: dict[str, Path], capsys: pytest.Capt
     capsys.readouterr()
     assert main(["report", "--results-dir", str(setup["out"] / "raw"), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {(r["system"], r["split"], r["n"]) for r in rows} == {
+    assert {(r["system"], r["split"], r["n_seeds"]) for r in rows} == {
         ("crf", "dev", 2), ("crf", "test", 2), ("crf-strong", "dev", 2), ("crf-strong", "test", 2)}
-    for key in ("strict_f1_mean", "strict_f1_std", "ci_low", "ci_high", "lenient_f1_mean", "partial_f1_mean",
-                "train_seconds_mean", "tokens_per_second_mean", "peak_gpu_mib"):
+    for key in ("main_metric", "f1_mean", "f1_std", "strict_f1_mean", "ci_low", "ci_high", "ci_unit", "invalid_tags",
+                "n_seeds", "stale", "partial_f1_mean", "train_seconds_mean", "tokens_per_second_mean", "peak_gpu_mib"):
         assert key in rows[0]
+    assert {r["main_metric"] for r in rows} == {"conlleval_f1"} and {r["ci_unit"] for r in rows} == {"document"}
+    assert not any(r["stale"] for r in rows)
 
 
 def test_changed_data_reruns_the_cell(setup: dict[str, Path]) -> None:
@@ -154,7 +178,8 @@ def test_kill_9_mid_suite_then_rerun_completes_exactly_once(data_dir: Path, tmp_
     subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True, timeout=600)
     files = sorted((out / "raw").rglob("*"))
     jsons = [p for p in files if p.is_file()]
-    assert all(p.suffix == ".json" for p in jsons), f"leftover temp files: {jsons}"
+    assert all(p.name.endswith((".json", ".predictions.jsonl.gz")) and not p.name.startswith(".") for p in jsons), \
+        f"leftover temp files: {jsons}"
     results = [r for _, r in iter_results(out / "raw")]  # validates every file
     keys = [(r["task"]["name"], r["system"]["name"], r["seed"], r["split"]) for r in results]
     assert len(keys) == len(set(keys)) == 2 * 3 * 2
@@ -169,3 +194,104 @@ def test_missing_model_weights_fail_fast(setup: dict[str, Path], capsys: pytest.
     err = capsys.readouterr().err
     assert "nothing was run" in err and "nobody/no-such-model" in err
     assert not (setup["out"] / "raw").exists()
+
+
+def test_stale_result_is_run_again_and_rescore_refreshes_metrics(setup: dict[str, Path]) -> None:
+    assert run(setup, "--system", "crf", "--seeds", "1") == 0
+    path = setup["out"] / "raw" / "tiny" / "crf" / "seed1-test.json"
+    fresh = json.loads(path.read_text())
+    # a result made by an older scorer: stale, and `run` trains the cell again
+    old = {**fresh, "cell_key": {**fresh["cell_key"], "scorer_version": SCORER_VERSION - 1},
+           "metrics": {**fresh["metrics"], "main": {**fresh["metrics"]["main"], "value": 0.0}}}
+    path.write_text(json.dumps(old))
+    assert is_stale(old) and not is_stale(fresh)
+    mtime = path.stat().st_mtime_ns
+    assert run(setup, "--system", "crf", "--seeds", "1") == 0
+    assert path.stat().st_mtime_ns != mtime
+    assert json.loads(path.read_text())["cell_key"] == fresh["cell_key"]
+    # rescore: metrics recomputed from the saved predictions, equal to the original scoring
+    path.write_text(json.dumps(old))
+    assert main(["rescore", "--results-dir", str(setup["out"] / "raw"), "--task-file", str(setup["task"]),
+                 "--data-dir", str(setup["data"])]) == 0
+    again = json.loads(path.read_text())
+    assert again["metrics"] == fresh["metrics"] and again["unit_counts"] == fresh["unit_counts"]
+    assert again["cell_key"] == fresh["cell_key"] and again["rescored"]["from_scorer_version"] == SCORER_VERSION - 1
+
+
+def test_rescore_refuses_changed_predictions_or_data(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(setup, "--system", "crf", "--seeds", "1") == 0
+    raw = setup["out"] / "raw"
+    pred = raw / "tiny" / "crf" / "seed1-dev.predictions.jsonl.gz"
+    pred.write_bytes(pred.read_bytes()[:-4] + b"\0\0\0\0")
+    rescore = ["rescore", "--results-dir", str(raw), "--task-file", str(setup["task"]), "--data-dir", str(setup["data"])]
+    assert main(rescore) == 1
+    out = capsys.readouterr().out
+    assert "seed1-dev.predictions.jsonl.gz: sha256 differs" in out
+    assert "rescored 1 result file(s)" in out and "1 failed" in out  # the test result was fine
+    (setup["data"] / "tiny" / "test.txt").write_text("Rome NNP B-LOC\nis VBZ O\n")
+    assert main(rescore) == 1
+    out = capsys.readouterr().out
+    assert "seed1-test.json: made on other data" in out and "rescored 0 result file(s)" in out
+
+
+def test_seeds_must_be_integers(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(setup, "--seeds", "1,x") == 2
+    assert "--seeds must be comma-separated integers (e.g. 1,2,3); 'x' is not" in capsys.readouterr().err
+
+
+def test_unwritable_output_fails_before_training(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = setup["out"] / "models"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the models folder should be")
+    assert run(setup) == 2
+    assert f"models dir {blocker} is not writable" in capsys.readouterr().err
+    assert not list((setup["out"]).rglob("*.json"))
+
+
+def test_second_run_on_the_same_results_dir_is_refused(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.cli_run import results_lock
+
+    (setup["out"] / "raw").mkdir(parents=True)
+    held = results_lock(setup["out"] / "raw")
+    try:
+        assert run(setup) == 2
+        err = capsys.readouterr().err
+        assert "is in use by another nerbench run (pid" in err
+        assert not list((setup["out"] / "raw").rglob("*.json"))
+    finally:
+        held.close()
+    assert run(setup, "--system", "crf", "--seeds", "1") == 0  # released: the next run goes ahead
+
+
+def test_a_task_file_runs_with_the_suites_systems(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([
+        "run", "--task-file", str(setup["task"]), "--data-dir", str(setup["data"]), "--system", "crf",
+        "--results-dir", str(setup["out"] / "raw"), "--models-dir", str(setup["out"] / "models"),
+        "--log-file", str(setup["out"] / "run.log"), "--bootstrap", "20",
+    ]) == 0
+    assert "running tiny with suite default's systems" in capsys.readouterr().err
+    assert sorted(p.name for p in (setup["out"] / "raw" / "tiny" / "crf").glob("*.json")) == \
+        ["seed13-dev.json", "seed13-test.json"]
+
+
+def test_report_follows_its_results_and_never_clobbers(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    missing = setup["out"] / "typo"
+    assert main(["report", "--results-dir", str(missing)]) == 2
+    assert "result folder not found; nothing was written" in capsys.readouterr().err
+    (setup["out"] / "empty").mkdir(parents=True)
+    assert main(["report", "--results-dir", str(setup["out"] / "empty")]) == 2
+    assert "no result files under" in capsys.readouterr().err
+    assert run(setup, "--system", "crf", "--seeds", "1") == 0
+    raw = setup["out"] / "raw"
+    (raw / "tiny" / "crf" / "seed9-test.json").write_bytes(b"\x00\xffnot json")
+    assert main(["report", "--results-dir", str(raw), "--no-plots", "--task-file", str(setup["task"])]) == 0
+    err = capsys.readouterr().err
+    assert "seed9-test.json: not UTF-8" in err
+    out_md = setup["out"] / "README.md"  # beside the results dir it read
+    assert out_md.is_file() and out_md.read_text().startswith("<!-- generated by `nerbench report` from raw;")
+    assert main(["report", "--results-dir", str(raw), "--no-plots", "--task-file", str(setup["task"])]) == 0
+    hand = setup["out"] / "notes.md"
+    hand.write_text("my notes\n")
+    assert main(["report", "--results-dir", str(raw), "--output", str(hand), "--no-plots"]) == 2
+    assert hand.read_text() == "my notes\n"
+    assert "was not generated by `nerbench report`" in capsys.readouterr().err

@@ -1,0 +1,93 @@
+"""``nerbench rescore``: recompute every metric of saved results from their saved predictions.
+
+For a scorer change or a new metric no cell is trained again: each result's saved word-level
+predictions (``<run_id>.predictions.jsonl.gz``) are read back, checked against the result's sha256
+and the task data (same fingerprint, same number of sentences and words), scored with this
+checkout's scorer, and the result is rewritten with the new metrics, per-unit counts and scorer
+version. The system version is kept: predictions made by older system code stay stale.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.data.types import Entity
+from bench.errors import NerbenchError
+from bench.results import ResultError, read_predictions, read_result, write_result
+from bench.versions import SCORER_VERSION
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RescoreOutcome:
+    rescored: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def rescore_result(path: Path, result: dict[str, Any], data: Any, *, n_resamples: int | None = None) -> dict[str, Any]:
+    """The result with metrics recomputed from its saved predictions (not written)."""
+    from bench.scoring import score_split
+
+    key = result["cell_key"]
+    if key.get("data_fingerprint") != data.fingerprint:
+        raise ResultError(
+            f"{path}: made on other data (fingerprint {str(key.get('data_fingerprint'))[:12]}, the data found now is "
+            f"{data.fingerprint[:12]}); it cannot be rescored against this data"
+        )
+    rows = read_predictions(path, result)
+    sentences = data.sentences(result["split"])
+    if len(rows) > len(sentences):
+        raise ResultError(f"{path}: {len(rows)} saved sentences but the {result['split']} split has {len(sentences)}")
+    sentences = sentences[: len(rows)]
+    pred: list[list[str]] = []
+    spans: list[list[Entity]] | None = [] if rows and "spans" in rows[0] else None
+    for i, (row, sent) in enumerate(zip(rows, sentences, strict=True)):
+        if row.get("id", i) != i or len(row["tags"]) != len(sent.tokens):
+            raise ResultError(
+                f"{path}: saved sentence {i} has {len(row['tags'])} tags, the data's sentence {sent.source} has "
+                f"{len(sent.tokens)} words"
+            )
+        pred.append([str(t) for t in row["tags"]])
+        if spans is not None:
+            spans.append([Entity(e["type"], tuple((int(a), int(b)) for a, b in e["fragments"]))
+                          for e in row.get("spans", [])])
+    ci = (result["metrics"].get("main") or {}).get("ci") or {}
+    resamples = n_resamples or ci.get("resamples") or 1000
+    metrics, unit_counts = score_split(data.task, sentences, pred, n_resamples=resamples, seed=result["seed"],
+                                       pred_spans=spans)
+    out = dict(result)
+    out.pop("sentence_counts", None)
+    previous = key.get("scorer_version")
+    out["metrics"] = metrics
+    out["unit_counts"] = unit_counts
+    out["cell_key"] = {**key, "scorer_version": SCORER_VERSION}
+    out["rescored"] = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "from_scorer_version": previous}
+    return out
+
+
+def rescore_dir(results_dir: Path, *, data_dir: str | None = None, allow_hub: bool = True,
+                task_files: tuple[Path, ...] = ()) -> RescoreOutcome:
+    """Rescore every result under ``results_dir`` in place; a file that cannot be rescored is reported, the rest go on."""
+    from bench.catalog import resolve_task
+    from bench.data.load import load_task_data
+
+    cache: dict[str, Any] = {}
+    out = RescoreOutcome()
+    for path in sorted(Path(results_dir).rglob("*.json")):
+        try:
+            result = read_result(path)
+            name = result["task"]["name"]
+            if name not in cache:
+                cache[name] = load_task_data(resolve_task(name, task_files), data_dir=data_dir, allow_hub=allow_hub)
+            new = rescore_result(path, result, cache[name])
+            write_result(results_dir, new)
+            out.rescored.append(path)
+        except NerbenchError as exc:
+            log.error("%s", exc)
+            out.failed.append((path, str(exc)))
+    return out

@@ -1,0 +1,42 @@
+"""Behaviour versions that go into every cell key.
+
+Bump :data:`SCORER_VERSION` when a metric's definition or the scoring code changes what it reports,
+and a system kind's entry in :data:`SYSTEM_VERSIONS` when its training or prediction code changes
+what it learns or predicts. A result written under another version is *stale*: the report marks
+it, and ``nerbench run`` runs the cell again (``nerbench rescore`` refreshes a scorer-only change
+from the saved predictions without training).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCORER_VERSION = 2
+"""2: conlleval-compatible main score, invalid-tag counts, per-unit (document/sentence) counts."""
+
+SYSTEM_VERSIONS: dict[str, int] = {
+    "crf": 2,  # 2: one shared chunker, saved predictions with marginals
+    "transformer": 2,  # 2: constrained Viterbi decoding by default, saved predictions with scores
+    "external": 1,
+}
+
+
+def system_version(kind: str) -> int:
+    """The implementation version of a system kind (0 for a kind this nerbench does not know)."""
+    return SYSTEM_VERSIONS.get(kind, 0)
+
+
+def stale_reasons(result: dict[str, Any]) -> list[str]:
+    """Why a result was made by other scoring or system code than this checkout's; empty when current."""
+    key = result.get("cell_key") or {}
+    kind = (result.get("system") or {}).get("kind", "?")
+    why = []
+    if key.get("scorer_version") != SCORER_VERSION:
+        why.append(f"scorer version {key.get('scorer_version')!r} (current {SCORER_VERSION})")
+    if key.get("system_version") != system_version(kind):
+        why.append(f"{kind} version {key.get('system_version')!r} (current {system_version(kind)})")
+    return why
+
+
+def is_stale(result: dict[str, Any]) -> bool:
+    return bool(stale_reasons(result))
