@@ -39,9 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-hub", action="store_true", help="never fall back to the Hugging Face Hub")
     p.set_defaults(func=cmd_tasks)
 
-    from bench import cli_run
+    from bench import cli_run, cli_score
 
     cli_run.add_commands(sub, _common)
+    cli_score.add_commands(sub, _common)
     return parser
 
 
@@ -111,6 +112,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     # The console shows warnings (everything with -v); log files attached by `run` get INFO.
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING)
