@@ -55,9 +55,11 @@ def regression(session: nox.Session) -> None:
     """Run the smoke suite into a scratch folder and compare it with the committed reference."""
     install(session)
     out = session.create_tmp()
+    # In CI every reference task must have its data: a missing folder is a failure, not a skip.
+    require = ["--require-data"] if os.environ.get("CI") else []
     session.run(
         "python", "-m", "bench", "run", "--suite", "smoke", "--results-dir", f"{out}/raw",
-        "--models-dir", f"{out}/models", env=offline_env(),
+        "--models-dir", f"{out}/models", *require, env=offline_env(),
     )
     session.run(
         "python", "-m", "bench", "compare", "--reference", "results/reference", "--current", f"{out}/raw", "--require-match",

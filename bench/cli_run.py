@@ -27,6 +27,8 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
     p.add_argument("--models-dir", type=Path, default=Path("models"), help="where trained models go")
     p.add_argument("--log-file", type=Path, help="log file (default: runs/<suite>-<time>.log)")
     p.add_argument("--no-hub", action="store_true", help="never fall back to the Hugging Face Hub")
+    p.add_argument("--require-data", action="store_true",
+                   help="fail when a task has no data (default: skip its cells with one line each)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CI")
     p.set_defaults(func=cmd_run)
 
@@ -149,13 +151,48 @@ def results_lock(results_dir: Path) -> _Lock:
     return _Lock(fh)
 
 
+def _load_one(task: str, args: argparse.Namespace) -> Any:
+    from bench.catalog import resolve_task
+    from bench.data.load import load_task_data
+
+    return load_task_data(resolve_task(task, args.task_file), data_dir=args.data_dir, allow_hub=not args.no_hub)
+
+
+def load_cell_tasks(cells: list[Any], args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """Load every task of ``cells`` once, up front: ``(loaded, missing, broken)``.
+
+    ``missing`` maps a task without data to where it was looked for (its cells are skipped: a fresh
+    machine still runs the embedded task); ``broken`` maps a task whose data exists but cannot be read
+    to the error (its cells fail with it, the others run).
+    """
+    from bench.catalog import resolve_task
+    from bench.data.load import resolve_data_dir
+    from bench.errors import DataNotFoundError, NerbenchError
+
+    loaded: dict[str, Any] = {}
+    missing: dict[str, str] = {}
+    broken: dict[str, str] = {}
+    root = resolve_data_dir(args.data_dir)
+    for task in dict.fromkeys(c.task for c in cells):
+        try:
+            loaded[task] = _load_one(task, args)
+        except DataNotFoundError:
+            spec = resolve_task(task, args.task_file)
+            folder = spec.local.folder if spec.local else None
+            missing[task] = (f"in {root / folder}" if root and folder else
+                             "(no --data-dir given and $NERBENCH_DATA_DIR is not set)" if folder else "(hub only)")
+        except NerbenchError as exc:
+            broken[task] = str(exc)
+    return loaded, missing, broken
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from bench.catalog import load_catalog, resolve_task
-    from bench.data.load import load_task_data
+    from bench.catalog import load_catalog
+    from bench.errors import ConfigError
     from bench.runner import (
         RunConfig,
         find_suite,
@@ -185,22 +222,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.task_file)
     for name in suite.tasks:
         catalog.get(name)  # an unknown task fails the whole run up front, with a did-you-mean
+    loaded, missing, broken = load_cell_tasks(cells, args)
+    for task, where in missing.items():
+        console.print(f"{task}: no data {where} — see README#data; its cells are skipped", soft_wrap=True)
+    if missing and args.require_data:
+        raise ConfigError(f"--require-data: no data for {', '.join(missing)}; nothing was run")
     if args.dry_run:
         table = Table(title=f"suite {suite.name} · shard {k}/{n} · {len(cells)} cells")
         for col in ("task", "system", "seed", "config", "status"):
             table.add_column(col)
-        loaded: dict[str, Any] = {}
         for c in cells:
-            try:
-                if c.task not in loaded:
-                    loaded[c.task] = load_task_data(resolve_task(c.task, args.task_file), data_dir=args.data_dir,
-                                                    allow_hub=not args.no_hub)
+            if c.task in loaded:
                 status = "finished" if is_finished(c, loaded[c.task], config, suite.eval_splits) else "to run"
-            except Exception as exc:  # dry run reports, never stops
-                status = f"no data: {str(exc)[:60]}"
+            else:
+                status = "no data" if c.task in missing else f"error: {broken[c.task][:60]}"
             table.add_row(c.task, c.system, str(c.seed), c.config_hash(), status)
         Console().print(table)
         return 0
+    cells = [c for c in cells if c.task not in missing]
 
     preflight_models(cells)
     log_file = args.log_file or Path("runs") / f"{suite.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
@@ -233,7 +272,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 bar.update(inner, visible=True, total=1, completed=0, description=f"  {info['text']}")
 
         try:
-            outcome = run_cells(cells, suite, config, progress=progress)
+            outcome = run_cells(cells, suite, config, progress=progress,
+                                load=lambda t: loaded[t] if t in loaded else _load_one(t, args))
         finally:
             lock.close()
         bar.update(matrix, completed=len(cells), description=f"suite {suite.name}")

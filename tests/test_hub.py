@@ -62,6 +62,49 @@ def test_hub_tags_are_read_under_the_declared_scheme() -> None:
     ]
 
 
+@pytest.fixture
+def hub_online(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pretend the hub answers, so the loading path itself is exercised (the tests run offline)."""
+    monkeypatch.setattr(hub, "hub_offline_reason", lambda *a, **k: None)
+
+
+def test_offline_hub_is_skipped_at_once_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("the hub was tried offline"))
+    monkeypatch.delenv("NERBENCH_DATA_DIR", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub.hub_offline_reason.cache_clear()
+    task = TaskSpec(
+        name="hubonly", version="1", language="en", domain="x", entity_types=("PER",), scheme="IOB2",
+        licence="x", hub=source(),
+    )
+    with pytest.raises(DataNotFoundError, match=r"hub someone/ner \(skipped: offline mode \(HF_HUB_OFFLINE=1\)\)"):
+        load_task_data(task)
+    hub.hub_offline_reason.cache_clear()
+
+
+def test_hub_probe_reports_an_unreachable_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from huggingface_hub import constants
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", "https://hub.invalid")
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    hub.hub_offline_reason.cache_clear()
+    try:
+        assert hub.hub_offline_reason() == "the hub (hub.invalid) cannot be reached: Network is unreachable"
+    finally:
+        hub.hub_offline_reason.cache_clear()
+
+
+@pytest.mark.usefixtures("hub_online")
 def test_unreachable_hub_is_one_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*_a: object, **_k: object) -> None:
         raise ConnectionError("offline")
@@ -80,6 +123,7 @@ def test_unreachable_hub_is_one_clear_message(monkeypatch: pytest.MonkeyPatch) -
     assert "task 'hubonly'" in msg and "someone/ner" in msg and "ConnectionError: offline" in msg
 
 
+@pytest.mark.usefixtures("hub_online")
 def test_hub_token_classification_end_to_end(monkeypatch: pytest.MonkeyPatch) -> None:
     class FakeDataset(list):
         features = {"ner_tags": SimpleNamespace(feature=SimpleNamespace(names=["O", "B-PER", "I-PER"]))}
@@ -102,6 +146,7 @@ def test_hub_token_classification_end_to_end(monkeypatch: pytest.MonkeyPatch) ->
     assert data.sentences("test")[0].tags == ("B-PER", "I-PER", "O")
 
 
+@pytest.mark.usefixtures("hub_online")
 def test_hub_task_scheme_must_fit_the_hub_format(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hub, "_fetch", lambda *_a: pytest.fail("fetched before the scheme was checked"))
     task = TaskSpec(

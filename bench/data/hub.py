@@ -7,7 +7,9 @@ that orders its labels differently cannot silently swap entity types.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -100,6 +102,37 @@ def _fetch(source: HubSource, split: str) -> Any:
             f"could not load {source.dataset} (config {source.config}, revision {source.revision}, split {split}) "
             f"from the Hugging Face Hub: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         ) from None
+
+
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+@functools.cache
+def hub_offline_reason(timeout_s: float = 3.0) -> str | None:
+    """Why the hub cannot be used right now, or ``None`` when it answers.
+
+    The offline variables are honoured first; otherwise one TCP connection to the hub's endpoint is
+    tried (once per process). ``datasets`` would otherwise spend minutes in retries, printing a
+    warning per retry, before giving up offline.
+    """
+    for var in _OFFLINE_VARS:
+        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
+            return f"offline mode ({var}={os.environ[var]})"
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        from huggingface_hub import constants
+
+        endpoint = urlsplit(constants.ENDPOINT)
+    except ImportError:
+        return "huggingface_hub is not installed"
+    host, port = endpoint.hostname or "", endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return None
+    except OSError as exc:
+        return f"the hub ({host}) cannot be reached: {exc.strerror or exc}"
 
 
 def load_hub(task: TaskSpec) -> Any:

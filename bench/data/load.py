@@ -109,19 +109,37 @@ def load_task_data(task: TaskSpec, *, data_dir: str | Path | None = None, allow_
         tried.append(f"local folder {folder} (not found)")
     elif task.local is not None:
         tried.append(f"local data (no --data-dir given and ${ENV_DATA_DIR} is not set)")
+    embedded = embedded_data_dir()
+    if task.local is not None and (embedded / task.local.folder).is_dir():
+        data = _load_local(task, embedded / task.local.folder, embedded)
+        data.source = f"embedded:{data.provenance['folder']}"
+        data.provenance["kind"] = "embedded"
+        return data
     if task.hub is not None and allow_hub:
-        try:
-            from bench.data.hub import load_hub
+        from bench.data.hub import hub_offline_reason, load_hub
 
-            return load_hub(task)
-        except DataNotFoundError as exc:  # hub not reachable; a bad task or bad rows are errors of their own
-            tried.append(f"hub {task.hub.dataset}: {exc}")
+        offline = hub_offline_reason()
+        if offline:
+            tried.append(f"hub {task.hub.dataset} (skipped: {offline})")
+        else:
+            try:
+                return load_hub(task)
+            except DataNotFoundError as exc:  # hub not reachable; a bad task or bad rows are errors of their own
+                tried.append(f"hub {task.hub.dataset}: {exc}")
     fix = (
         f"put the files under <DIR>/{task.local.folder}/ and pass --data-dir DIR or set {ENV_DATA_DIR}=DIR"
         if task.local
         else "check network access to the Hugging Face Hub"
     )
     raise DataNotFoundError(f"task '{task.name}': no data found. Tried: " + "; ".join(tried) + f". To fix: {fix}.")
+
+
+def embedded_data_dir() -> Path:
+    """Corpora that ship inside nerbench (``tasks/data/``; only openly licensed ones, e.g. WNUT-17):
+    used when neither ``--data-dir`` nor ``$NERBENCH_DATA_DIR`` holds the task's folder."""
+    from bench.catalog import shipped_dir
+
+    return shipped_dir("data")
 
 
 def check_scheme(task: TaskSpec, format_name: str, schemes: frozenset[str]) -> None:
