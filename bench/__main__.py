@@ -30,6 +30,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nerbench", description=__doc__.splitlines()[0])
+    from bench import __version__
+
+    parser.add_argument("--version", action="version", version=f"nerbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("tasks", help="list tasks with per-split statistics and data fingerprints")
