@@ -917,33 +917,61 @@ class CrfModel:
         }
 
     def save(self, directory: str | Path) -> Path:
-        """Write the model file, resources and ``nerbench_model.json`` (written last) into ``directory``."""
+        """Write the model file, resources and ``nerbench_model.json`` (written last) into ``directory``.
+
+        Atomically (:func:`bench.finetune.atomic_model_dir`): the files go into a temporary sibling
+        folder that then replaces ``directory``, so a kill while saving leaves the previous model
+        (or nothing), never a folder that looks complete.
+        """
+        from bench.finetune import atomic_model_dir
+
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / MODEL_FILE).write_bytes(self.model_bytes)
-        resources = json.dumps(self.resources.to_json(), ensure_ascii=False)
-        (d / RESOURCES_FILE).write_text(resources, encoding="utf-8")
-        meta = json.dumps(self.describe(), indent=2, sort_keys=True) + "\n"
-        (d / MODEL_JSON).write_text(meta, encoding="utf-8")
+        with atomic_model_dir(d, marker=MODEL_JSON) as tmp:
+            (tmp / MODEL_FILE).write_bytes(self.model_bytes)
+            resources = json.dumps(self.resources.to_json(), ensure_ascii=False)
+            (tmp / RESOURCES_FILE).write_text(resources, encoding="utf-8")
+            meta = json.dumps(self.describe(), indent=2, sort_keys=True) + "\n"
+            (tmp / MODEL_JSON).write_text(meta, encoding="utf-8")
         return d
 
     @classmethod
     def load(cls, directory: str | Path) -> CrfModel:
         """Read a directory written by :meth:`save`; anything else is a clear :class:`CrfError`."""
+        from bench.finetune import refuse_unfinished
+
         d = Path(directory)
+        refuse_unfinished(d)
         meta_path = d / MODEL_JSON
         if not meta_path.is_file():
-            raise CrfError(f"{d}: no {MODEL_JSON}, so this is not a nerbench model directory")
+            unfinished = (d / MODEL_FILE).is_file() or (d / RESOURCES_FILE).is_file()
+            hint = f" ({MODEL_FILE} without it: a save that did not finish; train again)" if unfinished else ""
+            raise CrfError(f"{d}: no {MODEL_JSON}, so this is not a nerbench model directory{hint}")
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CrfError(f"{meta_path}: not valid JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise CrfError(f"{meta_path}: must be a JSON object, got {type(meta).__name__}")
         if meta.get("kind") != "crf":
             raise CrfError(f"{meta_path}: kind is {meta.get('kind')!r}, not 'crf'")
         if meta.get("format_version") != MODEL_FORMAT_VERSION:
             raise CrfError(
                 f"{meta_path}: format_version {meta.get('format_version')!r}, expected {MODEL_FORMAT_VERSION}"
             )
+        try:
+            return cls._load_files(d, meta)
+        except CrfError:
+            raise
+        except KeyError as exc:
+            raise CrfError(f"{meta_path}: missing key {exc}") from None
+        except OSError as exc:
+            where = exc.filename or d
+            raise CrfError(f"{where}: cannot read: {exc.strerror}; the model folder is incomplete") from None
+        except (ValueError, TypeError, AttributeError, NerbenchError) as exc:
+            raise CrfError(f"{d}: cannot load the CRF model: {exc}") from None
+
+    @classmethod
+    def _load_files(cls, d: Path, meta: dict[str, Any]) -> CrfModel:
         data = (d / meta["model_file"]).read_bytes()
         if hashlib.sha256(data).hexdigest() != meta["model_sha256"]:
             raise CrfError(f"{d / meta['model_file']}: checksum differs from {MODEL_JSON} (file changed)")
@@ -951,7 +979,7 @@ class CrfModel:
         resources = FeatureResources.from_json(json.loads(resources_text))
         config = config_from_params(meta["config"])
         if config.feature_set != meta["feature_set"]:
-            raise CrfError(f"{meta_path}: feature_set {meta['feature_set']!r} disagrees with config")
+            raise CrfError(f"{d / MODEL_JSON}: feature_set {meta['feature_set']!r} disagrees with config")
         return cls(data, config=config, uses_pos=bool(meta["uses_pos"]), resources=resources)
 
 

@@ -25,7 +25,11 @@ def shipped_dir(kind: str = "") -> Path:
 
 
 def load_catalog(extra: list[Path] | tuple[Path, ...] = ()) -> Registry[TaskSpec]:
-    """All shipped tasks plus ``extra`` TOML files (or folders of them); duplicates are an error."""
+    """All shipped tasks plus ``extra`` TOML files (or folders of them).
+
+    Two files defining one task name are an error; one file named twice (a shipped task's own file
+    passed with ``--task-file``, a folder and a file in it) is one definition.
+    """
     reg: Registry[TaskSpec] = Registry("task")
     files = sorted(shipped_dir().glob("*.toml"))
     for p in extra:
@@ -36,7 +40,12 @@ def load_catalog(extra: list[Path] | tuple[Path, ...] = ()) -> Registry[TaskSpec
             files.append(p)
         else:
             raise ConfigError(f"{p}: task file not found")
+    seen: set[Path] = set()
     for f in files:
+        real = f.resolve()
+        if real in seen:  # the same file named twice (a shipped task passed with --task-file): one definition
+            continue
+        seen.add(real)
         spec = load_task_file(f)
         if spec.name in reg:
             raise ConfigError(f"task '{spec.name}' is defined twice: {reg.get(spec.name).origin} and {f}")

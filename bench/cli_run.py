@@ -424,7 +424,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise ConfigError(f"{path}: input file not found")
         lines = path.read_bytes().splitlines()
-    report = read_input(lines, args.format, pos_column=args.pos_column)
+    report = read_input(lines, args.format, pos_column=args.pos_column, source=args.input)
     for line, why in report.skipped:
         print(f"{args.input}:{line}: skipped: {why}", file=sys.stderr)
     tags, ents, seconds = predict_docs(predictor, report.docs)

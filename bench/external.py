@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.data.brat import OVERLAP_POLICIES, entities_to_bio
+from bench.data.brat import OVERLAP_POLICIES, entities_to_bio, other_line_kind
 from bench.data.conll import split_columns
 from bench.data.schemes import TagError, split_tag, to_iob2, violations
 from bench.data.textio import read_utf8
@@ -439,8 +439,6 @@ def predictions_to_iob2(
 # --------------------------------------------------------------------------- BRAT
 
 _T_LINE = re.compile(r"(T[^\t]*)\t(\S+)[ \t]+(\d+\s+\d+(?:\s*;\s*\d+\s+\d+)*)(?:\t(.*))?")
-_IGNORED = {"R": "relations", "A": "attributes", "M": "attributes", "E": "events", "N": "normalizations",
-            "*": "equivalences", "#": "comments"}
 
 
 def _bio_notes(inexact: int, wordless: int) -> list[str]:
@@ -532,10 +530,8 @@ def read_brat_predictions(
         if not line.strip():
             continue
         if line[0] != "T":
-            if line[0] in _IGNORED:
-                counts[f"{_IGNORED[line[0]]}_ignored"] += 1
-                continue
-            raise DataFormatError(ann, lineno, f"unrecognised annotation line {line[:40]!r} (expected T, R, A, M, E, N, # or *)")
+            counts[f"{other_line_kind(line, ann, lineno)}_ignored"] += 1  # shape checked: a wrapped text line is an error
+            continue
         m = _T_LINE.fullmatch(line)
         if m is None:
             raise DataFormatError(ann, lineno, f"malformed entity line {line[:60]!r}: expected "

@@ -22,15 +22,20 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import fnmatch
 import functools
+import glob
 import json
 import logging
 import math
 import os
 import random
+import re
+import secrets
+import shutil
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -600,17 +605,22 @@ def load_trained(
     """Load a model saved by :func:`finetune` (or any HF token-classification dir with id2label).
 
     ``decode`` overrides the decoding saved in ``nerbench_model.json``; a folder saved before that
-    setting existed (or not by nerbench) decodes with ``argmax``, as it was evaluated.
+    setting existed (or not by nerbench) decodes with ``argmax``, as it was evaluated. A folder that
+    cannot be loaded (an interrupted save, an invalid ``config.json``, missing or truncated weights)
+    is a :class:`ConfigError` naming the file, never a traceback from deep inside ``transformers``.
     """
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
-
     path = Path(model_dir)
+    refuse_unfinished(path)
     if not (path / "config.json").is_file():
         raise ConfigError(f"{path}: not a trained model directory (no config.json)")
+    _read_json(path / "config.json", what="the model configuration")
     info: dict[str, Any] = {}
     if (path / MODEL_INFO_FILE).is_file():
-        info = json.loads((path / MODEL_INFO_FILE).read_text(encoding="utf-8"))
+        info = _read_json(path / MODEL_INFO_FILE, what="the nerbench model description")
+    check_weights(path)
     cfg = info.get("config", {})
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path / MODEL_INFO_FILE}: 'config' must be a JSON object")
     if decode is None:
         decode = cfg.get("decode")
         if decode is None:
@@ -625,13 +635,83 @@ def load_trained(
     check_decode(decode)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    from safetensors import SafetensorError
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForTokenClassification.from_pretrained(path)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
+        # what transformers raises for a folder it cannot use (an invalid or mismatched config.json,
+        # damaged tokenizer files, weights that do not fit): one line naming the folder, not a traceback
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"{path}: cannot load the model: {first[:300]}") from None
     if not getattr(tokenizer, "is_fast", False):
         raise ConfigError(f"{path}: the saved tokenizer is not a fast tokenizer")
-    model = AutoModelForTokenClassification.from_pretrained(path).to(dev).eval()
+    model = model.to(dev).eval()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     max_length = min(int(cfg.get("max_length", 512)), model_max_length(model, tokenizer))
     return LoadedModel(model, tokenizer, labels, max_length, int(cfg.get("stride", 128)), dev, prec, decode)
+
+
+def _read_json(path: Path, *, what: str) -> dict[str, Any]:
+    """A JSON object from a model folder, or a :class:`ConfigError` saying what is wrong with it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: {what} is not UTF-8 text (byte offset {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: {what} is not valid JSON: {exc.msg}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: {what} must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+
+
+def check_weights(path: Path) -> None:
+    """The folder's weights are there and every ``.safetensors`` file is whole.
+
+    A safetensors file is an 8-byte header length, a JSON header giving each tensor's byte range, and
+    the data; a file shorter or longer than its header says was cut off (or is not one). Checked
+    before ``transformers`` sees it, whose error for a truncated file is a bare ``SafetensorError``.
+    """
+    files = [path / n for n in WEIGHT_FILES if (path / n).is_file()]
+    if (path / SAFETENSORS_INDEX).is_file():
+        index = _read_json(path / SAFETENSORS_INDEX, what="the weight index")
+        shards = sorted(set((index.get("weight_map") or {}).values()))
+        missing = [s for s in shards if not (path / s).is_file()]
+        if missing:
+            raise ConfigError(f"{path}: weight shard(s) {', '.join(missing)} named in {SAFETENSORS_INDEX} are missing")
+        files += [path / s for s in shards]
+    if not files:
+        raise ConfigError(
+            f"{path}: no model weights ({' or '.join(WEIGHT_FILES)}): an unfinished save, or not a model folder"
+        )
+    for f in files:
+        if f.suffix == ".safetensors":
+            _check_safetensors(f)
+
+
+def _check_safetensors(file: Path) -> None:
+    size = file.stat().st_size
+    bad = f"{file}: truncated or damaged safetensors file ({size} bytes)"
+    with file.open("rb") as fh:
+        head = fh.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n < 2 or 8 + n > size:
+            raise ConfigError(f"{bad}: its header is incomplete; save or download the model again")
+        try:
+            header = json.loads(fh.read(n))
+            end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+            raise ConfigError(f"{bad}: its header is not valid; save or download the model again") from None
+    if 8 + n + end != size:
+        raise ConfigError(f"{bad}: its header describes {8 + n + end} bytes; save or download the model again")
 
 
 def _log_probs_encoded(
@@ -1104,6 +1184,109 @@ def _finetune(
     )
 
 
+PARTIAL_SUFFIX = ".partial"
+_PARTIAL_RE = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.(?P<kind>partial|old)")
+
+
+def refuse_unfinished(directory: Path) -> None:
+    """A temporary folder of :func:`atomic_model_dir` is never loaded: its save may not have finished."""
+    m = _PARTIAL_RE.fullmatch(directory.name)
+    if m is not None and m["kind"] == "partial":
+        raise ConfigError(
+            f"{directory}: the temporary folder of an interrupted model save, not a model: "
+            "use the folder it was saving to, or train again"
+        )
+
+
+MODEL_DIR_FILES = (
+    "config.json", "generation_config.json", "model.safetensors", "model-*-of-*.safetensors", SAFETENSORS_INDEX,
+    "pytorch_model.bin", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+    "vocab.txt", "vocab.json", "merges.txt", "*.model", "model.crfsuite", "feature_resources.json",
+    MODEL_INFO_FILE + ".tmp",
+)
+"""What a model folder nerbench writes may hold (older versions left these without the marker when
+killed): a folder of nothing else may be replaced by a new save."""
+
+
+def check_model_dir_replaceable(target: Path, *, marker: str = MODEL_INFO_FILE) -> None:
+    """``target`` is absent, empty, a nerbench model folder (has ``marker``) or holds only model files
+    (an older, unfinished save): a model may replace it. Anything else -- a mistyped path to a folder
+    of one's own files -- is refused. Cheap: call it before training too, so it fails before the work."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ConfigError(f"{target}: exists and is not a folder: the model is not saved over it")
+    names = sorted(p.name for p in target.iterdir())
+    if marker in names:
+        return
+    others = [n for n in names if not any(fnmatch.fnmatchcase(n, pat) for pat in MODEL_DIR_FILES)]
+    if others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise ConfigError(
+            f"{target}: exists and is not a saved nerbench model (no {marker}; holds {shown}): "
+            "not replaced; remove it or choose another folder"
+        )
+
+
+@contextmanager
+def atomic_model_dir(directory: str | Path, *, marker: str = MODEL_INFO_FILE) -> Iterator[Path]:
+    """Write a model folder so that a kill at any moment never leaves one that looks complete.
+
+    Yields a new hidden sibling folder (``.<name>.<pid>-<hex>.partial``); the caller writes every
+    file into it, ``marker`` (``nerbench_model.json``) last. On success the folder is renamed onto
+    ``directory``: an existing model there is moved aside first and deleted only after the new one
+    is in place. On any error the temporary folder is removed and ``directory`` is left as it was.
+    An existing ``directory`` that is neither empty nor a nerbench model folder is refused
+    (:func:`check_model_dir_replaceable`), so a mistyped output path never deletes anything.
+    Temporary folders of saves to the same place that were killed (their process is gone) are removed.
+    """
+    target = Path(directory)
+    check_model_dir_replaceable(target, marker=marker)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(target)
+    tmp = target.parent / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}{PARTIAL_SUFFIX}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if not (tmp / marker).is_file():
+            raise RuntimeError(f"{tmp}: {marker} was not written; the model is not saved")
+        if target.exists():
+            old = tmp.with_name(tmp.name.removesuffix(PARTIAL_SUFFIX) + ".old")
+            os.rename(target, old)
+            try:
+                os.rename(tmp, target)
+            except BaseException:
+                os.rename(old, target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _remove_stale_partials(target: Path) -> None:
+    for p in target.parent.glob(f".{glob.escape(target.name)}.*"):
+        m = _PARTIAL_RE.fullmatch(p.name)
+        if m is None or m["name"] != target.name or not p.is_dir() or _pid_alive(int(m["pid"])):
+            continue
+        log.info("removing %s, left by an interrupted save", p)
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def _save(
     net: Any,
     tokenizer: Any,
@@ -1117,12 +1300,13 @@ def _save(
     best_epoch: int,
     best_f1: float | None,
 ) -> None:
-    """Hugging Face format (id2label/label2id set) plus ``nerbench_model.json`` describing the run."""
-    output_dir.mkdir(parents=True, exist_ok=True)
+    """Hugging Face format (id2label/label2id set) plus ``nerbench_model.json`` describing the run.
+
+    Saved through :func:`atomic_model_dir`: ``output_dir`` is either the complete new model or what
+    was there before, never a folder with weights but no (or a stale) ``nerbench_model.json``.
+    """
     net.config.id2label = dict(enumerate(labels))
     net.config.label2id = {lab: i for i, lab in enumerate(labels)}
-    net.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
     info = {
         "kind": "transformer",
         "labels": labels,
@@ -1131,7 +1315,8 @@ def _save(
         "best_epoch": best_epoch,
         "best_dev_strict_f1": best_f1,
     }
-    tmp = output_dir / (MODEL_INFO_FILE + ".tmp")
-    tmp.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(output_dir / MODEL_INFO_FILE)
+    with atomic_model_dir(output_dir) as tmp:
+        net.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     log.info("saved model (epoch %d) to %s", best_epoch, output_dir)

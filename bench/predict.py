@@ -8,14 +8,16 @@ entity become one span with offsets into the input line — ``prucalopride``, no
 ``pr ##uc ##alo ##pri ##de``. Tags that are not valid IOB2 (an ``argmax`` model, a CRF) are read the
 way ``aggregation_strategy="simple"`` reads them: a stray ``I-X`` opens an entity.
 
-Bad lines (not UTF-8, not JSON, no ``text``) are reported with their line number and skipped; the
-rest of the input is still processed.
+Bad lines (not UTF-8, control bytes, not JSON, no ``text``) are reported with their line number and
+skipped; the rest of the input is still processed. Input from which nothing at all could be read is
+an error (:class:`NothingReadError`), never "0 documents" and success.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,13 +25,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.data.brat import tokenize
+from bench.data.conll import DOCSTART, split_columns
 from bench.data.schemes import tags_to_spans
-from bench.errors import ConfigError
-from bench.finetune import MODEL_INFO_FILE
+from bench.errors import ConfigError, NerbenchError
+from bench.finetune import MODEL_INFO_FILE, refuse_unfinished
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("text", "jsonl", "conll")
+_BINARY = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+"""C0 control characters other than tab, vertical tab and form feed (and DEL): no text line holds them."""
 
 
 @dataclass
@@ -52,11 +57,17 @@ class ReadReport:
 
 
 def _decode(raw: bytes, line: int, skipped: list[tuple[int, str]]) -> str | None:
+    """The line as text, or ``None`` with the reason recorded; control characters mean binary, not text."""
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         skipped.append((line, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"))
         return None
+    m = _BINARY.search(text)
+    if m is not None:
+        skipped.append((line, f"control character U+{ord(m[0]):04X} at column {m.start() + 1} (binary input?)"))
+        return None
+    return text
 
 
 def doc_from_text(text: str, line: int = 1, meta: dict[str, Any] | None = None) -> Doc:
@@ -64,10 +75,40 @@ def doc_from_text(text: str, line: int = 1, meta: dict[str, Any] | None = None) 
     return Doc(line, text, [text[s:e] for s, e in offsets], offsets, meta or {})
 
 
-def read_input(lines: Iterable[bytes], fmt: str, *, pos_column: int | None = None) -> ReadReport:
+MAX_SKIPS_SHOWN = 3
+"""Skipped lines quoted in a :class:`NothingReadError` (the CLI prints none when nothing was read)."""
+
+
+class NothingReadError(NerbenchError):
+    """Not one document could be read from the input (empty, binary, wrong encoding, wrong format)."""
+
+    def __init__(self, source: str, skipped: Sequence[tuple[int, str]], *, lines: int) -> None:
+        self.skipped = list(skipped)
+        if not lines:
+            why = "the input is empty"
+        elif not skipped:
+            why = f"its {lines} line(s) hold no words (only blank or -DOCSTART- lines)"
+        else:
+            shown = "; ".join(f"line {n}: {r}" for n, r in skipped[:MAX_SKIPS_SHOWN])
+            more = f"; ... {len(skipped) - MAX_SKIPS_SHOWN} more" if len(skipped) > MAX_SKIPS_SHOWN else ""
+            why = f"{len(skipped)} line(s) skipped ({shown}{more})"
+        super().__init__(f"{source}: nothing to predict: 0 documents read, {why}")
+
+
+def read_input(
+    lines: Iterable[bytes], fmt: str, *, pos_column: int | None = None, source: str = "input"
+) -> ReadReport:
     """Parse raw input lines (bytes, so one bad line cannot stop the rest) into documents.
 
     For CoNLL input, ``pos_column`` names the column holding POS tags (for CRFs trained with POS).
+    CoNLL columns are separated by ASCII spaces or tabs only, as the data reader does
+    (:func:`bench.data.conll.split_columns`): a word made of a no-break space, a zero-width space or a
+    BOM is still a word, and only a line of ASCII blanks ends a sentence. A token line that cannot be
+    read (not UTF-8, no POS column) leaves its whole sentence out, reported, so every sentence that is
+    predicted has exactly its input words. A leading BOM on line 1 is the file's, not a word.
+
+    Reading nothing at all (an empty, binary or wrongly encoded input) raises :class:`NothingReadError`
+    naming ``source``, so a command never succeeds on "0 documents".
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown input format {fmt!r} (use {', '.join(FORMATS)})")
@@ -75,28 +116,47 @@ def read_input(lines: Iterable[bytes], fmt: str, *, pos_column: int | None = Non
     skipped: list[tuple[int, str]] = []
     words: list[str] = []
     pos: list[str] = []
-    start = 0
+    bad: list[tuple[int, str]] = []  # unreadable token lines of the current CoNLL sentence
+    start = last = 0
+    nlines = 0
+
+    def end_sentence() -> None:
+        nonlocal words, pos, bad
+        if bad:
+            span = f"lines {start}-{last}" if last > start else f"line {start}"
+            skipped.extend((n, f"{why}; its sentence ({span}) is left out") for n, why in bad)
+        elif words:
+            docs.append(_conll_doc(words, start, pos if pos_column is not None else None))
+        words, pos, bad = [], [], []
+
     for lineno, raw in enumerate(lines, start=1):
-        text = _decode(raw.rstrip(b"\r\n"), lineno, skipped)
-        if text is None:
+        nlines = lineno
+        raw = raw.rstrip(b"\r\n")
+        if lineno == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        if fmt == "conll" and not raw.strip(b" \t"):
+            end_sentence()
             continue
+        opens = not words and not bad  # this line would open a sentence
+        text = _decode(raw, lineno, skipped if fmt != "conll" else bad)
         if fmt == "conll":
-            if not text.strip():
-                if words:
-                    docs.append(_conll_doc(words, start, pos if pos_column is not None else None))
-                words, pos = [], []
+            cols = split_columns(text) if text is not None else None
+            if cols is not None and cols[0] == DOCSTART:
+                end_sentence()  # a document marker is never a word; it ends any open sentence
                 continue
-            if text.startswith("-DOCSTART-"):
-                continue
-            cols = text.split()
-            if pos_column is not None and len(cols) <= pos_column:
-                skipped.append((lineno, f"no POS column {pos_column} (found {len(cols)} columns)"))
-                continue
-            if not words:
+            if opens:
                 start = lineno
+            last = lineno
+            if cols is None:
+                continue
+            if pos_column is not None and len(cols) <= pos_column:
+                bad.append((lineno, f"no POS column {pos_column} (found {len(cols)} columns)"))
+                continue
             words.append(cols[0])
             if pos_column is not None:
                 pos.append(cols[pos_column])
+            continue
+        if text is None:
             continue
         if not text.strip():
             skipped.append((lineno, "empty line"))
@@ -113,8 +173,10 @@ def read_input(lines: Iterable[bytes], fmt: str, *, pos_column: int | None = Non
             skipped.append((lineno, "no string field 'text'"))
             continue
         docs.append(doc_from_text(obj["text"], lineno, {k: v for k, v in obj.items() if k != "text"}))
-    if fmt == "conll" and words:
-        docs.append(_conll_doc(words, start, pos if pos_column is not None else None))
+    if fmt == "conll":
+        end_sentence()
+    if not docs:
+        raise NothingReadError(source, skipped, lines=nlines)
     return ReadReport(docs, skipped)
 
 
@@ -219,15 +281,23 @@ def load_predictor(
     path = Path(model_dir)
     if not path.is_dir():
         raise ConfigError(f"{path}: model directory not found")
+    refuse_unfinished(path)
     info_file = path / MODEL_INFO_FILE
     if not info_file.is_file():
         if (path / "config.json").is_file():
             return TransformerPredictor(path, device=device, batch_size=batch_size, decode=decode)
+        from baselines.crf import CrfModel
+
+        CrfModel.load(path)  # no nerbench_model.json: says whether this is an unfinished CRF save
         raise ConfigError(f"{path}: no {MODEL_INFO_FILE} and no config.json: not a model saved by nerbench")
     try:
         info = json.loads(info_file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{info_file}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{info_file}: not UTF-8 text (byte offset {exc.start})") from None
+    if not isinstance(info, dict):
+        raise ConfigError(f"{info_file}: must be a JSON object, got {type(info).__name__}")
     kind = info.get("kind")
     if not info.get("labels"):
         raise ConfigError(f"{info_file}: the model directory has no labels (expected a 'labels' list)")
@@ -244,7 +314,15 @@ def predict_docs(
     """Word tags and entity spans for every document, plus the seconds it took."""
     t0 = time.perf_counter()
     tagged = predictor.tag([d.words for d in docs], pos=[d.pos for d in docs]) if docs else []
-    ents = [entities(d, t, s) for d, (t, s) in zip(docs, tagged, strict=False)]
+    if len(tagged) != len(docs):
+        raise RuntimeError(f"{predictor.kind} predictor returned {len(tagged)} tag sequences for {len(docs)} documents")
+    for d, (t, s) in zip(docs, tagged, strict=True):
+        if not len(t) == len(s) == len(d.words):
+            raise RuntimeError(
+                f"{predictor.kind} predictor returned {len(t)} tags and {len(s)} scores for the "
+                f"{len(d.words)} words of input line {d.line}: one tag per word is the contract"
+            )
+    ents = [entities(d, t, s) for d, (t, s) in zip(docs, tagged, strict=True)]
     return [t for t, _ in tagged], ents, time.perf_counter() - t0
 
 
@@ -253,10 +331,10 @@ def format_output(
 ) -> Iterable[str]:
     """JSONL (one object per input document, entities in character offsets) or CoNLL (word, tag)."""
     if fmt == "conll":
-        for d, t in zip(docs, tags, strict=False):
-            for w, tag in zip(d.words, t, strict=False):
+        for d, t in zip(docs, tags, strict=True):
+            for w, tag in zip(d.words, t, strict=True):
                 yield f"{w}\t{tag}\n"
             yield "\n"
         return
-    for d, e in zip(docs, ents, strict=False):
+    for d, e in zip(docs, ents, strict=True):
         yield json.dumps({**d.meta, "line": d.line, "text": d.text, "entities": e}, ensure_ascii=False) + "\n"

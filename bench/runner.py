@@ -268,6 +268,9 @@ def run_cell(
     dev = _limit(data.splits["dev"].sentences, limits.get("max_eval_sentences")) if "dev" in data.splits else []
     model_rel = Path(cell.task) / cell.system / f"seed{cell.seed}"
     model_dir = Path(config.models_dir) / model_rel
+    from bench.finetune import check_model_dir_replaceable
+
+    check_model_dir_replaceable(model_dir)  # fails before training, not after it
     t0 = time.perf_counter()
     trained = train_system(
         cell.spec, params, train=train, dev=dev, data=data, seed=cell.seed, model_dir=model_dir,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import tomllib
 import types
 import typing
@@ -173,6 +174,13 @@ def load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raw = path.read_bytes()
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte offset {exc.start}); "
+            "TOML files must be saved as UTF-8"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -256,4 +264,105 @@ class SuiteSpec:
 
 
 def load_suite_file(path: Path) -> SuiteSpec:
-    return from_toml_dict(SuiteSpec, load_toml(path), where=str(path))
+    """A suite, with the types of every system's and override's ``params`` checked at load time."""
+    suite = from_toml_dict(SuiteSpec, load_toml(path), where=str(path))
+    check_suite_params(suite, where=str(path))
+    return suite
+
+
+# --------------------------------------------------------------------------- system parameters
+
+RUNNER_PARAM_TYPES: dict[str, type] = {"max_train_sentences": int, "max_eval_sentences": int}
+"""Parameters the runner applies itself (data limits, positive integers) for every system kind."""
+
+CRF_PARAM_TYPES: dict[str, type] = {
+    "feature_set": str,
+    "c1": float,
+    "c2": float,
+    "max_iterations": int,
+    "all_possible_transitions": bool,
+    "min_freq": int,
+    "use_pos": bool,
+    "resource_folds": int,
+    "seed": int,
+}
+"""``baselines.crf.CrfConfig``'s fields, declared here so loading a suite does not import scikit-learn
+(a test checks the two agree)."""
+
+EXTRA_PARAM_TYPES: dict[str, dict[str, type]] = {
+    "crf": {"device": str, "torch_threads": int},  # accepted for every kind; the CRF ignores them
+    "transformer": {"trust_remote_code": bool},
+}
+
+
+def param_types(cls: type) -> dict[str, type]:
+    """A config dataclass's field types as TOML checks them (``X | None`` is ``X``: TOML has no null).
+
+    >>> @dataclass
+    ... class C:
+    ...     a: int = 1
+    ...     b: "float | None" = None
+    >>> param_types(C)
+    {'a': <class 'int'>, 'b': <class 'float'>}
+    """
+    hints = typing.get_type_hints(cls)
+    return {f.name: _unwrap_optional(hints[f.name]) for f in dataclasses.fields(cls)}
+
+
+def system_param_types(kind: str) -> dict[str, type]:
+    """Every parameter a system of ``kind`` accepts in a suite, with its type."""
+    if kind == "transformer":
+        from bench.finetune import FinetuneConfig  # no torch at import time
+
+        own = param_types(FinetuneConfig)
+    else:
+        own = dict(CRF_PARAM_TYPES)
+    return {**own, **EXTRA_PARAM_TYPES[kind], **RUNNER_PARAM_TYPES}
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _shown(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def check_params(params: dict[str, Any], kind: str, *, where: str) -> None:
+    """Types of one ``params`` table; ``where`` prefixes the message (file and system).
+
+    Unknown names are left to the system's own configuration (``FinetuneConfig.from_params``,
+    ``config_from_params``), which the runner builds for every cell before training anything.
+    """
+    types_ = system_param_types(kind)
+    for key, value in params.items():
+        if key not in types_:
+            continue
+        tp = types_[key]
+        if tp is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif tp is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif tp in (bool, str):
+            ok = isinstance(value, tp)
+        else:  # a type TOML cannot spell: left to the system's own config check
+            ok = True
+        if not ok:
+            raise ConfigError(f"{where}: {key} must be {_TYPE_WORDS[tp]}, got {_shown(value)}")
+        if key in RUNNER_PARAM_TYPES and value < 1:
+            raise ConfigError(f"{where}: {key} must be a positive integer, got {_shown(value)}")
+
+
+def check_suite_params(suite: SuiteSpec, *, where: str) -> None:
+    """Every system's ``params``, and every override's against each system it reaches (a system that
+    crosses a task the override names), so a wrong type fails when the suite is read."""
+    for name, spec in suite.system.items():
+        check_params(spec.params, spec.kind, where=f"{where}: system '{name}'")
+    for k, o in enumerate(suite.override, start=1):
+        tasks = suite.tasks if o.task == "*" else (o.task,)
+        targets = [s for s in suite.system if o.system in ("*", s) and any(suite.crosses(t, s) for t in tasks)]
+        for name in targets:
+            scope = f"override {k} (task {o.task!r}, system {o.system!r})"
+            check_params(o.params, suite.system[name].kind, where=f"{where}: {scope}: system '{name}'")

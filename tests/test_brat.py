@@ -270,6 +270,46 @@ def test_empty_files(tmp_path: Path, txt: str, ann: str, which: str) -> None:
     assert which in msg and "empty" in msg
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "El asma es una enfermedad crónica.",  # a text line wrapped into the .ann: not an "ignored event"
+        "Rinitis alérgica y asma.",
+        "Alergia\tal polen",
+        "Muchas personas",
+        "Nunca",
+        "# a free comment",
+        "* una nota",
+        "R1\tin-context Arg1:T1",  # one argument
+        "R1\tin-context T1 T2",
+        "E1\tTreatment",
+        "A1\tNegated",
+        "N1\tReference T1",
+        "#1 AnnotatorNotes T1 nota",
+    ],
+)
+def test_malformed_non_entity_lines_are_errors_with_file_and_line(tmp_path: Path, line: str) -> None:
+    msg = error_of(make(tmp_path, TXT, f"T1\tConcept 3 8\tvirus\n{line}\nT2\tConcept 16 23\tpaperas\n"))
+    assert "scenario.ann:2: malformed annotation line" in msg and str(tmp_path) in msg, msg
+    assert f"starting with {line[0]!r} must read" in msg
+
+
+def test_every_well_formed_annotation_kind_is_counted(tmp_path: Path) -> None:
+    ann = (
+        "T1\tConcept 3 8\tvirus\nT2\tConcept 16 23\tpaperas\n"
+        "R1\tcauses Arg1:T1 Arg2:T2\nR2\tcauses Arg1:T1 Arg2:T2\t\n"
+        "E1\tInfection:T1 Theme:T2 Theme2:T2\nE2\tInfection:T1\n"
+        "A1\tNegated T1\nA2\tConfidence E1 High\nM1\tNegated T2\n"
+        "N1\tReference T1 Wikipedia:534366\tvirus\n"
+        "#1\tAnnotatorNotes T1\tuna nota\n"
+        "*\tsame-as T1 T2\n"
+    )
+    stats = read_brat_folder(make(tmp_path, TXT, ann), name="x").stats
+    assert stats["entities"] == 2
+    assert (stats["relations_ignored"], stats["events_ignored"], stats["attributes_ignored"]) == (2, 2, 3)
+    assert (stats["normalizations_ignored"], stats["comments_ignored"], stats["equivalences_ignored"]) == (1, 1, 1)
+
+
 def test_ann_with_only_relations_is_not_empty(tmp_path: Path) -> None:
     sd = read_brat_folder(make(tmp_path, TXT, "#1\tAnnotatorNotes T1\tnothing here\n"), name="x")
     assert sd.stats["entities"] == 0 and sd.stats["comments_ignored"] == 1

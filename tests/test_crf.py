@@ -332,6 +332,64 @@ def test_load_errors_are_clear(model: CrfModel, tmp_path: Path) -> None:
         CrfModel.load(d)
 
 
+def test_save_replaces_a_model_atomically_and_never_a_folder_that_is_not_one(
+    model: CrfModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path = tmp_path / "models"  # (the fixtures write into tmp_path itself)
+    d = tmp_path / "m"
+    (d / "stale-extra").mkdir(parents=True)
+    (d / MODEL_JSON).write_text("{}")  # an old model folder: replaced whole, extras included
+    model.save(d)
+    assert sorted(p.name for p in d.iterdir()) == sorted([MODEL_JSON, MODEL_FILE, "feature_resources.json"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary folder left
+
+    # a failure while writing leaves the previous model as it was, and no temporary folder
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+
+    def fail(self: Any) -> NoReturn:
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr("baselines.crf.FeatureResources.to_json", fail)
+    with pytest.raises(OSError, match="No space left"):
+        model.save(d)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+    # a folder that is not a nerbench model is never replaced (a mistyped path deletes nothing)
+    mine = tmp_path / "my-notes"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    with pytest.raises(ConfigError, match="my-notes: exists and is not a saved nerbench model .*thesis.tex"):
+        model.save(mine)
+    assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ConfigError, match="a-file: exists and is not a folder"):
+        model.save(tmp_path / "a-file")
+    model.save(tmp_path / "empty")  # absent or empty: fine
+    old = tmp_path / "killed-old-version"
+    old.mkdir()
+    (old / MODEL_FILE).write_bytes(b"half")  # what a save killed before its marker used to leave
+    model.save(old)
+    assert CrfModel.load(old).model_bytes == model.model_bytes
+    assert CrfModel.load(tmp_path / "empty").model_bytes == model.model_bytes
+
+
+def test_load_refuses_an_unfinished_or_damaged_folder(model: CrfModel, tmp_path: Path) -> None:
+    d = model.save(tmp_path / "m")
+    (d / MODEL_JSON).rename(tmp_path / "meta.json")  # as a save killed before its last file
+    with pytest.raises(CrfError, match="no nerbench_model.json.*a save that did not finish"):
+        CrfModel.load(d)
+    (tmp_path / "meta.json").rename(d / MODEL_JSON)
+    (d / "feature_resources.json").unlink()
+    with pytest.raises(CrfError, match="feature_resources.json: cannot read"):
+        CrfModel.load(d)
+    meta = json.loads((d / MODEL_JSON).read_text())
+    del meta["model_sha256"]
+    (d / MODEL_JSON).write_text(json.dumps(meta))
+    with pytest.raises(CrfError, match="missing key 'model_sha256'"):
+        CrfModel.load(d)
+
+
 def test_training_is_deterministic(tiny: list[Sentence], model: CrfModel) -> None:
     again = train_crf(tiny, config=FAST)
     assert again.model_bytes == model.model_bytes

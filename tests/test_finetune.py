@@ -10,6 +10,7 @@ import shutil
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -216,6 +217,81 @@ def test_finetune_predict_save_reload_pipeline(
     assert "no decode setting" in caplog.text and "argmax" in caplog.text
     assert predict_words(old_loaded, sents)[0] == arg_tags
     assert load_trained(old, device="cpu", decode="viterbi").decode == "viterbi"
+
+
+def save_untrained(tiny_model_dir: Path, out: Path) -> None:
+    """Save the tiny BERT with a 5-label head through the training run's own saving function."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from bench.finetune import _save
+
+    net = AutoModelForTokenClassification.from_pretrained(
+        tiny_model_dir, num_labels=len(LABELS), ignore_mismatched_sizes=True
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    _save(net, tokenizer, output_dir=out, labels=LABELS, spec=ModelSpec("tiny", str(tiny_model_dir)),
+          config=FinetuneConfig(**FAST), max_length=48, stride=8, best_epoch=1, best_f1=None)
+
+
+def test_save_is_atomic(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "models"
+    out = root / "seed3"
+    save_untrained(tiny_model_dir, out)
+    assert {MODEL_INFO_FILE, "config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in out.iterdir()}
+    assert [p.name for p in root.iterdir()] == ["seed3"]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    # killed (here: failing) after the weights but before the tokenizer and nerbench_model.json:
+    # the folder keeps the previous complete model, and no half-written folder is left anywhere
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(transformers.PreTrainedTokenizerBase, "save_pretrained", fail)
+    with pytest.raises(OSError, match="No space left"):
+        save_untrained(tiny_model_dir, out)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in root.iterdir()] == ["seed3"]
+    assert load_trained(out, device="cpu").labels == LABELS
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / "config.json").write_text('{"architectures": ['),
+         r"config.json:1: the model configuration is not valid JSON"),
+        (lambda d: (d / "config.json").write_bytes(b"\xff\xfe{}"), r"config.json: the model configuration is not UTF-8"),
+        (lambda d: (d / "config.json").write_text('{"model_type": "no-such-architecture"}'), r"cannot load the model: "),
+        (lambda d: (d / "config.json").write_text("[]"), r"config.json: the model configuration must be a JSON object"),
+        (lambda d: (d / "model.safetensors").unlink(), r"no model weights \(model.safetensors or pytorch_model.bin\)"),
+        (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:5000]),
+         r"model.safetensors: truncated or damaged safetensors file \(5000 bytes\): its header describes \d+ bytes"),
+        (lambda d: (d / "model.safetensors").write_bytes(b"\x10\x00"), r"its header is incomplete"),
+        (lambda d: (d / "model.safetensors").write_bytes(b"\x04" + b"\x00" * 7 + b"nope"), r"its header is not valid"),
+        (lambda d: (d / MODEL_INFO_FILE).write_text("{"), r"nerbench_model.json:1: the nerbench model description is not"),
+        (lambda d: (d / "tokenizer.json").write_text("{"), r"cannot load the model: "),
+        (lambda d: (d / "config.json").write_text(json.dumps(
+            {**json.loads((d / "config.json").read_text()), "id2label": {"0": "O", "1": "B-X"}, "label2id": None})),
+         r"cannot load the model: "),  # 2 labels in the config, 5 in the weights
+    ],
+)
+def test_damaged_model_folders_are_clear_errors(
+    tiny_model_dir: Path, tmp_path: Path, damage: Any, message: str
+) -> None:
+    d = tmp_path / "m"
+    save_untrained(tiny_model_dir, d)
+    damage(d)
+    with pytest.raises(ConfigError, match=message):
+        load_trained(d, device="cpu")
+
+
+def test_the_temporary_folder_of_an_interrupted_save_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
+    d = tmp_path / "m"
+    save_untrained(tiny_model_dir, d)
+    partial = tmp_path / f".m.{os.getpid()}-0123abcd.partial"
+    shutil.copytree(d, partial)  # complete-looking: its nerbench_model.json was written, the rename was not
+    with pytest.raises(ConfigError, match="temporary folder of an interrupted model save"):
+        load_trained(partial, device="cpu")
 
 
 def test_seeded_runs_are_identical(spec: ModelSpec, tmp_path: Path) -> None:

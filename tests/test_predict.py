@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -225,3 +226,27 @@ def test_model_dir_without_labels_is_a_clear_error(tmp_path: Path, capsys: pytes
     assert main(["predict", "--model", str(d), "--input", str(d / "nerbench_model.json")]) == 2
     assert "has no labels" in capsys.readouterr().err
     assert main(["predict", "--model", str(tmp_path / "nope")]) == 2
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / "config.json").write_text("{oops"), "config.json:1: the model configuration is not valid JSON"),
+        (lambda d: (d / "model.safetensors").unlink(), "no model weights"),
+        (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:4096]),
+         "model.safetensors: truncated or damaged safetensors file (4096 bytes)"),
+    ],
+)
+def test_predict_with_a_damaged_transformer_folder_is_one_clear_error(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: Any, message: str  # noqa: F811
+) -> None:
+    from .test_finetune import save_untrained
+
+    d = tmp_path / "m"
+    save_untrained(tiny_model_dir, d)
+    damage(d)
+    src = tmp_path / "in.txt"
+    src.write_text("Anna went to Paris .\n", encoding="utf-8")
+    assert main(["predict", "--model", str(d), "--input", str(src), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {d}") and message in err and "Traceback" not in err, err

@@ -168,3 +168,135 @@ def test_wheel_ships_task_and_suite_files(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"bench/_tasks/conll2003.toml", "bench/_tasks/suites/default.toml", "bench/data/conll.py",
             "baselines/crf.py"} <= names
+    # the embedded corpus travels with its licence and attribution
+    assert {f"bench/_tasks/data/wnut17/{n}" for n in ("wnut17train.conll", "emerging.dev.conll",
+                                                       "emerging.test.annotated", "ATTRIBUTION.md", "README.md")} <= names
+
+
+# --------------------------------------------------------------------------- bad inputs (issue items 5 and 6)
+
+SUITE = """\
+name = "mini"
+tasks = ["conll2003", "bc5cdr"]
+systems = ["crf", "minilm-l6"]
+seeds = [13]
+
+[system.crf]
+kind = "crf"
+params = { max_iterations = 20, c1 = 0, use_pos = false, max_train_sentences = 400 }
+
+[system."minilm-l6"]
+kind = "transformer"
+model = "minilm-l6"
+params = { learning_rate = 2e-4, epochs = 2, batch_size = 16, torch_threads = 2, trust_remote_code = false }
+"""
+
+
+def suite_file(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "x.toml"
+    p.write_text(body, encoding="utf-8")
+    return p
+
+
+def test_suite_params_of_the_right_types_load(tmp_path: Path) -> None:
+    suite = load_suite_file(suite_file(tmp_path, SUITE))
+    assert suite.system["crf"].params["c1"] == 0 and suite.system["minilm-l6"].params["epochs"] == 2
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("epochs = 2", 'epochs = "two"', """system 'minilm-l6': epochs must be an integer, got "two\""""),
+        ("max_iterations = 20", 'max_iterations = "ten"', """system 'crf': max_iterations must be an integer, got "ten\""""),
+        ("max_train_sentences = 400", 'max_train_sentences = "many"',
+         """system 'crf': max_train_sentences must be an integer, got "many\""""),
+        ("max_train_sentences = 400", "max_train_sentences = 0",
+         "system 'crf': max_train_sentences must be a positive integer, got 0"),
+        ("torch_threads = 2", "max_eval_sentences = 2.5", "system 'minilm-l6': max_eval_sentences must be an integer, got 2.5"),
+        ("epochs = 2", "epochs = 2.0", "system 'minilm-l6': epochs must be an integer, got 2.0"),
+        ("epochs = 2", "epochs = true", "system 'minilm-l6': epochs must be an integer, got true"),
+        ("learning_rate = 2e-4", 'learning_rate = "2e-4"', """system 'minilm-l6': learning_rate must be a number, got "2e-4\""""),
+        ("c1 = 0", 'c1 = "0.1"', """system 'crf': c1 must be a number, got "0.1\""""),
+        ("use_pos = false", "use_pos = 1", "system 'crf': use_pos must be true or false, got 1"),
+        ("trust_remote_code = false", 'trust_remote_code = "no"',
+         """system 'minilm-l6': trust_remote_code must be true or false, got "no\""""),
+        ("epochs = 2", "epochs = [2]", "system 'minilm-l6': epochs must be an integer, got [2]"),
+    ],
+)
+def test_suite_params_of_the_wrong_type_name_file_system_and_key(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    assert old in SUITE
+    p = suite_file(tmp_path, SUITE.replace(old, new))
+    with pytest.raises(ConfigError) as err:
+        load_suite_file(p)
+    assert str(err.value) == f"{p}: {message}"
+
+
+def test_override_params_are_checked_against_the_systems_they_reach(tmp_path: Path) -> None:
+    body = SUITE + '\n[[override]]\nsystem = "minilm-l6"\nparams = { epochs = "two" }\n'
+    with pytest.raises(ConfigError, match=r"x.toml: override 1 \(task '\*', system 'minilm-l6'\): system 'minilm-l6': "
+                                          r'epochs must be an integer, got "two"'):
+        load_suite_file(suite_file(tmp_path, body))
+    # an override for every system reaches the CRF too
+    body = SUITE + '\n[[override]]\ntask = "bc5cdr"\nparams = { max_iterations = "ten" }\n'
+    with pytest.raises(ConfigError, match=r"system 'crf': max_iterations must be an integer"):
+        load_suite_file(suite_file(tmp_path, body))
+    # ... unless the task it names runs no CRF
+    body += '\n[task_systems]\nbc5cdr = ["minilm-l6"]\n'
+    assert load_suite_file(suite_file(tmp_path, body)).params_for("bc5cdr", "minilm-l6")["max_iterations"] == "ten"
+
+
+def test_unknown_param_names_are_left_to_the_run_plan(tmp_path: Path) -> None:
+    """Names are checked when the runner plans the cells (tests/test_runner.py), with the system's own message."""
+    suite = load_suite_file(suite_file(tmp_path, SUITE.replace("epochs = 2", 'epochz = "two"')))
+    assert suite.system["minilm-l6"].params["epochz"] == "two"
+
+
+def test_declared_crf_param_types_match_the_crf_config() -> None:
+    from baselines.crf import CrfConfig, config_from_params
+    from bench.spec import CRF_PARAM_TYPES, param_types
+
+    assert CRF_PARAM_TYPES == param_types(CrfConfig)
+    config_from_params({k: {int: 1, float: 0.5, bool: True, str: "rich-v1"}[t] for k, t in CRF_PARAM_TYPES.items()})
+
+
+def test_transformer_param_types_come_from_finetune_config_without_torch() -> None:
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    code = (
+        "import sys; from bench.spec import system_param_types; t = system_param_types('transformer'); "
+        "assert t['epochs'] is int and t['learning_rate'] is float and t['max_train_sentences'] is int, t; "
+        "assert t['torch_threads'] is int and t['trust_remote_code'] is bool and t['decode'] is str, t; "
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules and 'sklearn' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120)
+
+
+@pytest.mark.parametrize("kind", ["task", "suite"])
+def test_toml_that_is_not_utf8_is_a_clear_error(tmp_path: Path, kind: str) -> None:
+    body = TASK if kind == "task" else SUITE
+    p = tmp_path / f"{kind}.toml"
+    p.write_bytes(body.replace('domain = "test"', 'domain = "caf\u00e9"').encode("latin-1")
+                  if kind == "task" else body.replace('name = "mini"', 'name = "mini" # caf\u00e9').encode("cp1252"))
+    load = load_task_file if kind == "task" else load_suite_file
+    with pytest.raises(ConfigError, match=r"task.toml:4: not UTF-8 text \(byte 0xe9 at byte offset \d+\)"
+                       if kind == "task" else r"suite.toml:1: not UTF-8 text \(byte 0xe9"):
+        load(p)
+
+
+def test_a_shipped_task_file_passed_again_is_one_definition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.catalog import shipped_dir
+
+    own = shipped_dir() / "conll2003.toml"
+    monkeypatch.chdir(shipped_dir().parent)
+    for extra in ([own], [Path("tasks/conll2003.toml")], [shipped_dir()], [own, Path("tasks") / ".." / "tasks" / own.name]):
+        cat = load_catalog(extra)
+        assert cat.get("conll2003").origin == str(own) and len(cat) == len(load_catalog())
+    copy = tmp_path / "conll2003.toml"
+    copy.write_bytes(own.read_bytes())
+    with pytest.raises(ConfigError, match=f"task 'conll2003' is defined twice: {own} and {copy}"):
+        load_catalog([copy])

@@ -41,15 +41,25 @@ TOKEN_RE = re.compile(r"[^\W_]+|\S")
 """A run of letters/digits (any script, accents included) or one other non-space character."""
 
 _T_LINE = re.compile(r"(T\d+)\t(\S+) (\d+ \d+(?:;\d+ \d+)*)\t(.*)")
-_IGNORED = {
-    "R": "relations",
-    "A": "attributes",
-    "M": "attributes",
-    "#": "comments",
-    "*": "equivalences",
-    "E": "events",
-    "N": "normalizations",
+_ID = r"[A-Za-z]\d+"
+_ARG = rf"[^\s:]+:{_ID}"
+_TAIL = r"(?:\t.*)?"
+_OTHER_LINES: dict[str, tuple[str, re.Pattern[str], str]] = {
+    # head: (counted as, shape, the shape in words) -- https://brat.nlplab.org/standoff.html
+    "R": ("relations", re.compile(rf"R\d+\t\S+ {_ARG} {_ARG}{_TAIL}"), "R<n><TAB><Type> <Role>:<id> <Role>:<id>"),
+    "E": ("events", re.compile(rf"E\d+\t{_ARG}(?: {_ARG})*{_TAIL}"), "E<n><TAB><Type>:<id>[ <Role>:<id>...]"),
+    "A": ("attributes", re.compile(rf"A\d+\t\S+ {_ID}(?: \S+)?{_TAIL}"), "A<n><TAB><Name> <id>[ <value>]"),
+    "M": ("attributes", re.compile(rf"M\d+\t\S+ {_ID}(?: \S+)?{_TAIL}"), "M<n><TAB><Name> <id>[ <value>]"),
+    "N": (
+        "normalizations",
+        re.compile(rf"N\d+\t\S+ {_ID} [^\s:]+:\S+{_TAIL}"),
+        "N<n><TAB><Type> <id> <resource>:<entry>[<TAB><text>]",
+    ),
+    "#": ("comments", re.compile(rf"#\d*\t\S+ {_ID}{_TAIL}"), "#<n><TAB><Type> <id><TAB><note>"),
+    "*": ("equivalences", re.compile(rf"\*\t\S+(?: {_ID}){{2,}}{_TAIL}"), "*<TAB><Type> <id> <id>[ <id>...]"),
 }
+"""Annotation lines other than entities: counted, not used, but their shape is checked so a stray text
+line (``El asma ...`` wrapped into the ``.ann``) is an error rather than an "ignored event"."""
 
 Span = tuple[int, int]
 
@@ -349,8 +359,36 @@ def _line_of(
     return number
 
 
+def other_line_kind(line: str, ann: Path, lineno: int) -> str:
+    """What a non-entity ``.ann`` line is (``relations``, ``events``, ...) once its shape is checked.
+
+    Any other line (a text line wrapped into the file, a free-form comment) is an error naming
+    ``ann:lineno`` rather than an "ignored event": nothing in an ``.ann`` is skipped unread.
+
+    >>> other_line_kind("R1\\tis-a Arg1:T1 Arg2:T2", Path("x.ann"), 3)
+    'relations'
+    >>> other_line_kind("El asma", Path("x.ann"), 4)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    bench.errors.DataFormatError: x.ann:4: malformed annotation line 'El asma': a line starting with 'E' must read ...
+    """
+    head = line[:1]
+    if head not in _OTHER_LINES:
+        raise DataFormatError(
+            ann, lineno, f"unrecognised annotation line {line[:40]!r} (expected T, R, A, M, E, N, # or *)"
+        )
+    kind, shape, expected = _OTHER_LINES[head]
+    if shape.fullmatch(line) is None:
+        raise DataFormatError(
+            ann,
+            lineno,
+            f"malformed annotation line {line[:60]!r}: a line starting with {head!r} must read "
+            f"'{expected}' (a wrapped text line?)",
+        )
+    return kind
+
+
 def parse_ann(ann: Path, txt: str, *, txt_name: str, types: Mapping[str, str] | None = None) -> _AnnFile:
-    """Entity lines of one ``.ann`` checked against the ``.txt`` text; other lines only counted."""
+    """Entity lines of one ``.ann`` checked against the ``.txt`` text; other lines shape-checked and counted."""
     out = _AnnFile()
     lines = _text_lines(txt)
     seen: dict[str, int] = {}
@@ -358,14 +396,9 @@ def parse_ann(ann: Path, txt: str, *, txt_name: str, types: Mapping[str, str] | 
         line = raw.rstrip("\r")
         if not line.strip():
             continue
-        head = line[0]
-        if head != "T":
-            if head in _IGNORED:
-                out.ignored[_IGNORED[head]] += 1
-                continue
-            raise DataFormatError(
-                ann, lineno, f"unrecognised annotation line {line[:40]!r} (expected T, R, A, M, E, N, # or *)"
-            )
+        if line[0] != "T":
+            out.ignored[other_line_kind(line, ann, lineno)] += 1
+            continue
         m = _T_LINE.fullmatch(line)
         if m is None:
             eid = line.split("\t", 1)[0] if "\t" in line else None
