@@ -113,7 +113,7 @@ def preflight_writable(locations: dict[str, Path]) -> None:
             with tempfile.TemporaryFile(dir=folder):
                 pass
         except OSError as exc:
-            raise ConfigError(f"{what} {folder} is not writable ({exc.strerror or exc}); nothing was run") from None
+            raise ConfigError(f"{what} {folder} is not writable ({exc.strerror or exc}); nothing was done") from None
 
 
 class _Lock:
@@ -381,6 +381,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     plots_dir = args.plots_dir or output.parent / "plots"
     inputs = ", ".join(os.path.relpath(d, output.parent) for d in dirs)
     check_report_target(output, inputs, force=args.force)
+    preflight_writable({"report folder": output.parent, **({} if args.no_plots else {"plots dir": plots_dir})})
     plots_rel = None
     if not args.no_plots:
         written = report.plot(results, plots_dir)
