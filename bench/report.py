@@ -1,4 +1,4 @@
-"""Results -> Markdown tables, JSON rows and plots. Reads result JSON only, never re-runs a system.
+"""Results -> Markdown tables, an HTML page, JSON rows and plots. Reads result JSON only, never re-runs a system.
 
 Results are grouped by **cell key minus seed**: (task, system, split, task version, data
 fingerprint, system config hash, scorer version, system version). Seeds are averaged within a group
@@ -11,20 +11,30 @@ seed-averaged score over evaluation units, recomputed here from every seed's sto
 ``unit_counts``), the CI unit, strict IOB2 F1, nervaluate partial F1, the official span F1 where the
 task has one, invalid predicted tags, the number of seeds and a stale marker. On the test split
 also per-type F1, a cost table and the significance of every non-CRF system against the CRF on the
-same data (seed-averaged paired bootstrap, two-sided, Holm-corrected per table). Rows are in a fixed
-order (CRF first, then systems by name) so the Markdown diffs cleanly. Numbers are rounded here, for
-display only.
+same data (seed-averaged paired bootstrap, two-sided, Holm-corrected per table), and the error
+analysis each result carries (``metrics.analysis``, :mod:`bench.analysis`): F1 on seen and unseen
+mentions (also leaderboard columns), nervaluate error types per entity type, F1 by entity length
+and type confusion, averaged over seeds. Rows are in a fixed order (CRF first, then systems by name)
+so the Markdown diffs cleanly. Numbers are rounded here, for display only.
+
+Every table is built once (:class:`Table`) and rendered twice: as Markdown (:func:`render`) and
+as a self-contained HTML page (:func:`render_html`, template ``bench/templates/report.html.j2``)
+whose numbers link to the result files they come from.
 """
 
 from __future__ import annotations
 
+import io
+import re
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from bench.analysis import ERROR_KINDS, LENGTHS, mean_over_seeds
 from bench.compare import dig
 from bench.metrics import bootstrap_ci_seeds, f1_from_counts, holm, paired_bootstrap_seeds
 from bench.versions import stale_reasons
@@ -172,6 +182,15 @@ class Group:
     def stale(self) -> bool:
         return bool(self.stale_reasons)
 
+    def analyses(self) -> list[dict[str, Any]]:
+        """The stored error analysis of every seed that has one (results before scorer version 3 have none)."""
+        return [a for a in (dig(r, "metrics.analysis") for r in self.results) if isinstance(a, dict)]
+
+    def analysis(self) -> dict[str, Any] | None:
+        """The error analysis averaged over the seeds that carry one (:func:`bench.analysis.mean_over_seeds`)."""
+        an = self.analyses()
+        return mean_over_seeds(an) if an else None
+
     def ci(self) -> dict[str, Any]:
         """95% CI of the seed-averaged F1 (conlleval): ``{low, high, unit, units, note}``, computed once."""
         if self._ci is None:
@@ -246,6 +265,8 @@ def leaderboard_rows(groups: list[Group]) -> list[dict[str, Any]]:
     for g in groups:
         ci = g.ci()
         energy = g.mean("energy_j")
+        analysis = g.analysis()
+        su = (analysis or {}).get("seen_unseen") or {}
         rows.append({
             "task": g.task, "system": g.system, "kind": g.kind, "model": g.model, "split": g.split,
             **{k: getattr(g, k) for k in KEY_FIELDS},
@@ -256,6 +277,7 @@ def leaderboard_rows(groups: list[Group]) -> list[dict[str, Any]]:
             "ci_low": ci["low"], "ci_high": ci["high"], "ci_unit": ci["unit"], "ci_units": ci["units"],
             "ci_note": ci["note"],
             "partial_f1_mean": g.mean("partial_f1"), "official_f1_mean": g.mean("official_f1"),
+            "f1_seen": (su.get("seen") or {}).get("f1"), "f1_unseen": (su.get("unseen") or {}).get("f1"),
             "invalid_tags": g.mean("invalid_tags"),
             "n_seeds": g.n, "seeds": g.seeds,
             "stale": g.stale, "stale_reasons": g.stale_reasons,
@@ -263,12 +285,17 @@ def leaderboard_rows(groups: list[Group]) -> list[dict[str, Any]]:
             "peak_gpu_mib": g.mean("peak_gpu_mib"), "energy_wh_mean": None if energy is None else energy / 3600,
             "peak_rss_mib": g.mean("peak_rss_mib"),
             "predict_sentences_per_second_mean": g.mean("predict_sentences_per_second"),
+            "analysis": analysis,
         })
     return rows
 
 
 def json_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The leaderboard of every task and split as plain rows for scripts (``nerbench report --json``)."""
+    """The leaderboard of every task and split as plain rows for scripts (``nerbench report --json``).
+
+    Each row carries ``f1_seen``/``f1_unseen`` (mean F1 on mentions seen/unseen in train, ``None``
+    without an analysis) and ``analysis``, the seed-averaged error analysis (:meth:`Group.analysis`).
+    """
     return [row for splits in group_results(results).values() for gs in splits.values() for row in leaderboard_rows(gs)]
 
 
@@ -319,7 +346,7 @@ def significance_rows(
     return rows, notes
 
 
-# --------------------------------------------------------------------------- Markdown
+# --------------------------------------------------------------------------- tables and blocks
 
 
 def _f(x: float | None, digits: int = 4) -> str:
@@ -337,44 +364,157 @@ def _count(x: float | None) -> str:
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
 
 
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
 def _best(rows: list[dict[str, Any]], key: str) -> float | None:
     vals = [r[key] for r in rows if r[key] is not None]
     return max(vals) if vals else None
 
 
-def _mark(value: float | None, best: float | None, text: str) -> str:
-    return f"**{text}** ↑" if value is not None and best is not None and len(text) and value == best else text
+def _is_best(value: float | None, best: float | None) -> bool:
+    return value is not None and best is not None and value == best
+
+
 
 
 def _row_label(r: dict[str, Any]) -> str:
     return f"{r['system']} ({r['variant']})" if r["variant"] else r["system"]
 
 
-def render_leaderboard(rows: list[dict[str, Any]], *, official: bool) -> list[str]:
-    cols = ["system", "model", "F1 (conlleval)", "95% CI", "CI unit", "strict F1", "partial F1"]
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: its display text, the raw value the HTML page sorts by, and where it came from."""
+
+    text: str
+    sort: float | None = None
+    """The number behind ``text`` (``None`` for text cells and missing numbers, which sort last)."""
+    best: bool = False
+    """Best value of its column (bold with ↑ in Markdown, ``<strong>`` in HTML)."""
+    group: Group | None = None
+    """The results the number came from: the HTML page links the cell to their result file(s)."""
+    task: str | None = None
+    """A task name: the cell links to that task's section."""
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[str, ...]
+    numeric: tuple[bool, ...]
+    """Per column: numbers (right-aligned, sorted numerically) or text."""
+    rows: tuple[tuple[Cell, ...], ...]
+    sortable: bool = True
+
+    def markdown(self) -> list[str]:
+        lines = ["| " + " | ".join(self.columns) + " |",
+                 "|" + "|".join("--:" if n else "---" for n in self.numeric) + "|"]
+        for row in self.rows:
+            lines.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
+        return lines
+
+
+def _md_cell(c: Cell) -> str:
+    text = f"[{c.text}](#{c.task})" if c.task else c.text
+    return f"**{text}** ↑" if c.best and len(text) else text
+
+
+def _table(columns: Sequence[tuple[str, bool]], rows: Sequence[Sequence[Cell]], *, sortable: bool = True) -> Table:
+    return Table(tuple(c for c, _ in columns), tuple(n for _, n in columns), tuple(tuple(r) for r in rows),
+                 sortable=sortable)
+
+
+def _num_cell(value: float | None, text: str, group: Group | None, *, best: float | None = None) -> Cell:
+    return Cell(text, value, _is_best(value, best), group)
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+    task: str | None = None
+    """Set on a task's heading: the HTML page gives it the task's anchor."""
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+    plain: str | None = None
+    """The text without Markdown markup, for the HTML page (``None``: ``text`` has none)."""
+
+
+@dataclass(frozen=True)
+class Notes:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plots:
+    """Figures of one task's test split: ``(kind, alt text)``, each a :data:`PLOT_KINDS` entry."""
+
+    task: str
+    figures: tuple[tuple[str, str], ...]
+
+
+Block = Heading | Para | Notes | Table | Plots
+
+
+def markdown(blocks: Sequence[Block], *, plots: str | None = None) -> list[str]:
+    """Markdown lines of ``blocks``, each followed by a blank line; :class:`Plots` only with a plot folder."""
+    out: list[str] = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            out += ["#" * b.level + " " + b.text]
+        elif isinstance(b, Para):
+            out += [b.text]
+        elif isinstance(b, Notes):
+            if not b.items:
+                continue
+            out += [f"- {n}" for n in b.items]
+        elif isinstance(b, Table):
+            out += b.markdown()
+        elif isinstance(b, Plots):
+            if plots is None:
+                continue
+            out += [" ".join(f"![{alt}]({plots}/{b.task}-{kind}.png)" for kind, alt in b.figures)]
+        out.append("")
+    return out
+
+
+# --------------------------------------------------------------------------- the tables
+
+
+def leaderboard_table(rows: list[dict[str, Any]], *, official: bool,
+                      groups: Sequence[Group | None] | None = None) -> Table:
+    groups = list(groups) if groups is not None else [None] * len(rows)
+    cols = [("system", False), ("model", False), ("F1 (conlleval)", True), ("95% CI", True), ("CI unit", False),
+            ("strict F1", True), ("partial F1", True)]
     if official:
-        cols.append("official F1")
-    cols += ["invalid tags", "seeds", "stale"]
-    align = ["---", "---", "--:", "--:", "---", "--:", "--:"] + (["--:"] if official else []) + ["--:", "--:", "---"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(align) + "|"]
-    best = {k: _best(rows, k) for k in ("f1_mean", "strict_f1_mean", "partial_f1_mean", "official_f1_mean")}
-    for r in rows:
+        cols.append(("official F1", True))
+    cols += [("seen F1", True), ("unseen F1", True), ("invalid tags", True), ("seeds", True), ("stale", False)]
+    keys = ("f1_mean", "strict_f1_mean", "partial_f1_mean", "official_f1_mean", "f1_seen", "f1_unseen")
+    best = {k: _best(rows, k) for k in keys}
+    out = []
+    for r, g in zip(rows, groups, strict=True):
         main = _f(r["f1_mean"]) + (f" ± {_f(r['f1_std'])}" if r["f1_std"] is not None else "")
         ci = "–" if r["ci_low"] is None else f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}]"
         unit = r["ci_unit"] or "–"
         if r["ci_unit"] and r["ci_units"]:
             unit += f" ({r['ci_units']})"
-        cells = [
-            _row_label(r), r["model"] or "–",
-            _mark(r["f1_mean"], best["f1_mean"], main), ci, unit,
-            _mark(r["strict_f1_mean"], best["strict_f1_mean"], _f(r["strict_f1_mean"])),
-            _mark(r["partial_f1_mean"], best["partial_f1_mean"], _f(r["partial_f1_mean"])),
-        ]
+
+        def score(key: str, text: str | None = None, _r: dict[str, Any] = r, _g: Group | None = g) -> Cell:
+            return _num_cell(_r[key], _f(_r[key]) if text is None else text, _g, best=best[key])
+
+        cells = [Cell(_row_label(r)), Cell(r["model"] or "–"), score("f1_mean", main),
+                 Cell(ci, r["ci_low"], group=g), Cell(unit), score("strict_f1_mean"), score("partial_f1_mean")]
         if official:
-            cells.append(_mark(r["official_f1_mean"], best["official_f1_mean"], _f(r["official_f1_mean"])))
-        cells += [_count(r["invalid_tags"]), str(r["n_seeds"]), "stale" if r["stale"] else ""]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+            cells.append(score("official_f1_mean"))
+        cells += [score("f1_seen"), score("f1_unseen"), Cell(_count(r["invalid_tags"]), r["invalid_tags"], group=g),
+                  Cell(str(r["n_seeds"]), r["n_seeds"], group=g), Cell("stale" if r["stale"] else "")]
+        out.append(cells)
+    return _table(cols, out)
+
+
 
 
 def leaderboard_notes(rows: list[dict[str, Any]]) -> list[str]:
@@ -401,97 +541,203 @@ def leaderboard_notes(rows: list[dict[str, Any]]) -> list[str]:
     return notes
 
 
-def render_per_type(groups: list[Group], types: list[str]) -> list[str]:
-    lines = ["| system | " + " | ".join(types) + " |", "|---|" + "--:|" * len(types)]
-    for g in groups:
-        cells = [_f(g.per_type_f1(t)) for t in types]
-        lines.append(f"| {g.label} | " + " | ".join(cells) + " |")
-    return lines
+def per_type_table(groups: list[Group], types: list[str]) -> Table:
+    rows = [[Cell(g.label)] + [_num_cell(v, _f(v), g) for v in (g.per_type_f1(t) for t in types)] for g in groups]
+    return _table([("system", False)] + [(t, True) for t in types], rows)
 
 
-def render_cost(rows: list[dict[str, Any]], groups: list[Group]) -> list[str]:
-    lines = [
-        "| system | device | train time (s) | train tokens/s | predict sentences/s | peak GPU MiB | energy (Wh) | peak RSS MiB |",
-        "|---|---|--:|--:|--:|--:|--:|--:|",
-    ]
+
+
+def cost_table(rows: list[dict[str, Any]], groups: list[Group]) -> Table:
+    cols = [("system", False), ("device", False), ("train time (s)", True), ("train tokens/s", True),
+            ("predict sentences/s", True), ("peak GPU MiB", True), ("energy (Wh)", True), ("peak RSS MiB", True)]
+    out = []
     for r, g in zip(rows, groups, strict=True):
         device = dig(g.results[0], "training.device") or dig(g.results[0], "cost.device") or "cpu"
         gpu = dig(g.results[0], "cost.gpu.name")
-        lines.append(
-            f"| {_row_label(r)} | {gpu or device} | {_num(r['train_seconds_mean'])} | {_num(r['tokens_per_second_mean'])} "
-            f"| {_num(r['predict_sentences_per_second_mean'])} | {_num(r['peak_gpu_mib'])} "
-            f"| {_num(r['energy_wh_mean'], '{:.2f}')} | {_num(r['peak_rss_mib'])} |"
-        )
-    return lines
+        out.append([Cell(_row_label(r)), Cell(str(gpu or device))] + [
+            _num_cell(r[k], _num(r[k], fmt), g) for k, fmt in (
+                ("train_seconds_mean", "{:,.0f}"), ("tokens_per_second_mean", "{:,.0f}"),
+                ("predict_sentences_per_second_mean", "{:,.0f}"), ("peak_gpu_mib", "{:,.0f}"),
+                ("energy_wh_mean", "{:.2f}"), ("peak_rss_mib", "{:,.0f}"))])
+    return _table(cols, out)
+
+
 
 
 def _p(p: float) -> str:
     return f"{p:.4f}"
 
 
-def render_significance(rows: list[dict[str, Any]], notes: list[str]) -> list[str]:
-    """The significance table of one split (empty when there is nothing to say)."""
+def significance_blocks(rows: list[dict[str, Any]], notes: list[str],
+                        groups: Sequence[Group] = ()) -> list[Block]:
+    """The significance table of one split with its explanation and notes (empty when there is nothing to say)."""
     if not rows and not notes:
         return []
     if not rows:
-        return ["Significance against the CRF:", ""] + [f"- {n}" for n in notes] + [""]
+        return [Para("Significance against the CRF:"), Notes(tuple(notes))]
+    by_label = {g.label: g for g in groups}
     units = sorted({f"{r['units']} {r['unit']}s" for r in rows})
-    out = [
-        f"Significance against the CRF: paired bootstrap of the seed-averaged F1 (conlleval) over the same "
-        f"{' / '.join(units)} ({N_RESAMPLES} resamples, each draws the units once and scores every seed of both "
-        f"systems on it); p two-sided, (1 + #{{|Δ* − Δ| ≥ |Δ|}}) / (1 + resamples); Holm-corrected over the "
-        f"{len(rows)} comparison(s) of this table. *Better in* counts the system's seeds whose F1 beats the CRF's "
-        "seed-averaged F1.",
-        "",
-    ]
-    out += [
-        "| system | vs | seeds | mean Δ F1 (conlleval) | 95% CI of Δ | p (two-sided) | p (Holm) | better in |",
-        "|---|---|--:|--:|--:|--:|--:|--:|",
-    ]
+    intro = (f"Significance against the CRF: paired bootstrap of the seed-averaged F1 (conlleval) over the same "
+             f"{' / '.join(units)} ({N_RESAMPLES} resamples, each draws the units once and scores every seed of both "
+             f"systems on it); p two-sided, (1 + #{{|Δ* − Δ| ≥ |Δ|}}) / (1 + resamples); Holm-corrected over the "
+             f"{len(rows)} comparison(s) of this table. *Better in* counts the system's seeds whose F1 beats the CRF's "
+             "seed-averaged F1.")
+    cols = [("system", False), ("vs", False), ("seeds", True), ("mean Δ F1 (conlleval)", True), ("95% CI of Δ", True),
+            ("p (two-sided)", True), ("p (Holm)", True), ("better in", True)]
+    out = []
     for r in rows:
-        out.append(
-            f"| {r['system']} | {r['vs']} | {r['seeds']} vs {r['crf_seeds']} | {r['delta']:+.4f} | "
-            f"[{r['delta_ci_low']:+.4f}, {r['delta_ci_high']:+.4f}] | {_p(r['p'])} | {_p(r['p_holm'])} | "
-            f"{r['better']}/{r['of']} seeds |"
-        )
-    out.append("")
-    out += [f"- {n}" for n in notes]
-    if notes:
-        out.append("")
+        g, c = by_label.get(r["system"]), by_label.get(r["vs"])
+        out.append([
+            Cell(r["system"]), Cell(r["vs"], group=c), Cell(f"{r['seeds']} vs {r['crf_seeds']}", r["seeds"], group=g),
+            Cell(f"{r['delta']:+.4f}", r["delta"], group=g),
+            Cell(f"[{r['delta_ci_low']:+.4f}, {r['delta_ci_high']:+.4f}]", r["delta_ci_low"], group=g),
+            Cell(_p(r["p"]), r["p"], group=g), Cell(_p(r["p_holm"]), r["p_holm"], group=g),
+            Cell(f"{r['better']}/{r['of']} seeds", r["better"] / r["of"] if r["of"] else None, group=g),
+        ])
+    return [Para(intro, intro.replace("*Better in*", "Better in")), _table(cols, out), Notes(tuple(notes))]
+
+
+
+
+# --------------------------------------------------------------------------- error analysis
+
+ERROR_LABELS = {"correct": "correct", "wrong_type": "wrong type", "wrong_boundaries": "wrong boundaries",
+                "wrong_both": "wrong both", "missed": "missed", "spurious": "spurious"}
+
+
+def _types(groups: Sequence[Group], declared: Sequence[str], found: Callable[[dict[str, Any]], Any]) -> list[str]:
+    """The task's declared entity types, then any other type the analyses name."""
+    extra = sorted({t for g in groups if (a := g.analysis()) for t in found(a)} - set(declared))
+    return list(declared) + extra
+
+
+def analysis_blocks(task: str, groups: list[Group], types: Sequence[str]) -> list[Block]:
+    """The error-analysis section of one task's test split (empty when no result carries an analysis)."""
+    with_analysis = [(g, a) for g in groups if (a := g.analysis()) is not None]
+    if not with_analysis:
+        return []
+    out: list[Block] = [Heading(4, "Error analysis")]
+
+    su = [(g, a["seen_unseen"]) for g, a in with_analysis if a["seen_unseen"]]
+    if su:
+        rows = []
+        for g, s in su:
+            delta = None if None in (s["seen"]["f1"], s["unseen"]["f1"]) else s["seen"]["f1"] - s["unseen"]["f1"]
+            rows.append([Cell(g.label)] + [
+                _num_cell(s[part][m], _f(s[part][m]), g) for part in ("seen", "unseen") for m in ("f1", "precision", "recall")
+            ] + [_num_cell(delta, "–" if delta is None else f"{delta:+.4f}", g),
+                 _num_cell(s["unseen_gold_share"], _pct(s["unseen_gold_share"]), g)])
+        cols = [("system", False)] + [(f"{part} {m}", True) for part in ("seen", "unseen") for m in ("F1", "P", "R")]
+        out += [Para("Seen vs unseen mentions: a mention is *seen* when its case-folded surface form occurs as an entity "
+                     "of the same type in the train split. Recall splits the gold entities, precision the predicted "
+                     "ones; mean over seeds.",
+                     "Seen vs unseen mentions: a mention is seen when its case-folded surface form occurs as an entity "
+                     "of the same type in the train split. Recall splits the gold entities, precision the predicted "
+                     "ones; mean over seeds."),
+                _table(cols + [("Δ F1 (seen − unseen)", True), ("unseen share of gold", True)], rows)]
+    else:
+        out += [Para("Seen vs unseen mentions: – (these results were scored without the train split).")]
+
+    etypes = _types([g for g, _ in with_analysis], types,
+                    lambda a: [t for t in a["error_types"] if t != "overall"])
+    rows = []
+    for g, a in with_analysis:
+        for t in ["overall", *etypes]:
+            counts = a["error_types"].get(t)
+            if counts is None:
+                continue
+            total = sum(counts.values())
+            rows.append([Cell(g.label), Cell("all" if t == "overall" else t)] + [
+                _num_cell(counts[k], f"{_count(counts[k])} ({_pct(counts[k] / total if total else None)})", g)
+                for k in ERROR_KINDS])
+    out += [Para("Error types (nervaluate's categories and matching on the conlleval entities; a matched or missed "
+                 "entity counts under its gold type, a spurious one under its predicted type): count, mean over "
+                 "seeds, and its share of the row."),
+            _table([("system", False), ("type", False)] + [(ERROR_LABELS[k], True) for k in ERROR_KINDS], rows)]
+
+    golds = {tuple(round(a["length"].get(b, {}).get("gold") or 0) for b in LENGTHS) for _, a in with_analysis}
+    sizes = (f"gold entities: {', '.join(f'{b}: {n:,}' for b, n in zip(LENGTHS, next(iter(golds)), strict=True))}"
+             if len(golds) == 1 else "the rows were scored on different gold entities")
+    rows = [[Cell(g.label)] + [_num_cell(v, _f(v), g) for v in ((a["length"].get(b) or {}).get("f1") for b in LENGTHS)]
+            for g, a in with_analysis]
+    out += [Para(f"F1 by entity length in words ({sizes}); mean over seeds."),
+            _table([("system", False)] + [(b, True) for b in LENGTHS], rows)]
+
+    ctypes = _types([g for g, _ in with_analysis], types,
+                    lambda a: {t for gt, row in a["confusion"].items() for t in (gt, *row)})
+    out += [Para("Type confusion: gold type (rows) × predicted type (columns) of entities with the right boundaries; "
+                 "mean count over seeds; off the diagonal is *wrong type*.",
+                 "Type confusion: gold type (rows) × predicted type (columns) of entities with the right boundaries; "
+                 "mean count over seeds; off the diagonal is wrong type.")]
+    for g, a in with_analysis:
+        rows = [[Cell(gt)] + [_num_cell(v, _count(v), g) for v in ((a["confusion"].get(gt) or {}).get(pt, 0)
+                                                                     for pt in ctypes)] for gt in ctypes]
+        out += [Para(f"{g.label}:"), _table([("gold \\ predicted", False)] + [(t, True) for t in ctypes], rows,
+                                            sortable=False)]
+    out += [Plots(task, ((("seen-unseen", f"{task}: F1 on seen and unseen mentions"),) if su else ())
+                  + (("error-types", f"{task}: error types"),))]
+    return out
+
+
+# --------------------------------------------------------------------------- a task, the report
+
+
+def task_blocks(task: str, splits: dict[str, list[Group]], *, task_spec: Any | None = None) -> list[Block]:
+    """Everything the report says about one task, in order; Markdown and HTML render the same blocks."""
+    out: list[Block] = [Heading(2, task, task=task)]
+    if task_spec is not None:
+        out.append(Para(f"{task_spec.description} Language: {task_spec.language}; domain: {task_spec.domain}."))
+    for split in [s for s in ("test", "dev") if s in splits] + [s for s in splits if s not in ("test", "dev")]:
+        groups = splits[split]
+        rows = leaderboard_rows(groups)
+        official = any(r["official_f1_mean"] is not None for r in rows)
+        out += [Heading(3, split), leaderboard_table(rows, official=official, groups=groups),
+                Notes(tuple(leaderboard_notes(rows)))]
+        if split == "test":
+            types = list(task_spec.entity_types) if task_spec else sorted(
+                {t for g in groups for r in g.results for t in (first(r, PER_TYPE_PATHS) or {})}
+            )
+            out += [Para("Per-type F1 (conlleval, mean over seeds):"), per_type_table(groups, types)]
+            out += [Para("Cost:"), cost_table(rows, groups)]
+            out += significance_blocks(*significance_rows(groups), groups)
+            out += [Plots(task, (("f1-vs-cost", f"{task}: F1 vs training cost"), ("per-type", f"{task}: per-type F1")))]
+            out += analysis_blocks(task, groups, types)
+    if task_spec is not None and task_spec.reference:
+        out += [Para("Published reference numbers (other setups; for orientation):"), _table(
+            [("system", False), ("split", False), ("metric", False), ("value", True), ("source", False)],
+            [[Cell(ref.system), Cell(ref.split), Cell(ref.metric), Cell(f"{ref.value:.4f}", ref.value), Cell(ref.source)]
+             for ref in task_spec.reference])]
     return out
 
 
 def render_task(
     task: str, splits: dict[str, list[Group]], *, task_spec: Any | None = None, plots: str | None = None
 ) -> list[str]:
-    out = [f"## {task}", ""]
-    if task_spec is not None:
-        out += [f"{task_spec.description} Language: {task_spec.language}; domain: {task_spec.domain}.", ""]
-    for split in [s for s in ("test", "dev") if s in splits] + [s for s in splits if s not in ("test", "dev")]:
-        groups = splits[split]
-        rows = leaderboard_rows(groups)
-        official = any(r["official_f1_mean"] is not None for r in rows)
-        out += [f"### {split}", ""] + render_leaderboard(rows, official=official) + [""]
-        notes = leaderboard_notes(rows)
-        if notes:
-            out += [f"- {n}" for n in notes] + [""]
-        if split == "test":
-            types = list(task_spec.entity_types) if task_spec else sorted(
-                {t for g in groups for r in g.results for t in (first(r, PER_TYPE_PATHS) or {})}
-            )
-            out += ["Per-type F1 (conlleval, mean over seeds):", ""] + render_per_type(groups, types) + [""]
-            out += ["Cost:", ""] + render_cost(rows, groups) + [""]
-            out += render_significance(*significance_rows(groups))
-            if plots is not None:
-                out += [f"![{task}: F1 vs training cost]({plots}/{task}-f1-vs-cost.png) "
-                        f"![{task}: per-type F1]({plots}/{task}-per-type.png)", ""]
-    if task_spec is not None and task_spec.reference:
-        out += ["Published reference numbers (other setups; for orientation):", ""]
-        out += ["| system | split | metric | value | source |", "|---|---|---|--:|---|"]
-        for ref in task_spec.reference:
-            out.append(f"| {ref.system} | {ref.split} | {ref.metric} | {ref.value:.4f} | {ref.source} |")
-        out.append("")
-    return out
+    return markdown(task_blocks(task, splits, task_spec=task_spec), plots=plots)
+
+
+def summary_table(grouped: dict[str, dict[str, list[Group]]]) -> Table:
+    """Best system, best CRF and best other system per task (test split)."""
+    out = []
+    for task, splits in grouped.items():
+        groups = splits.get("test", [])
+        pairs = [(r, g) for r, g in zip(leaderboard_rows(groups), groups, strict=True) if r["f1_mean"] is not None]
+        if not pairs:
+            continue
+        best = max(pairs, key=lambda p: p[0]["f1_mean"])
+        crf = [p for p in pairs if p[0]["kind"] == "crf"]
+        other = [p for p in pairs if p[0]["kind"] != "crf"]
+        best_crf = max(crf, key=lambda p: p[0]["f1_mean"]) if crf else None
+        best_other = max(other, key=lambda p: p[0]["f1_mean"]) if other else None
+        out.append([
+            Cell(task, task=task),
+            Cell(f"{_row_label(best[0])} {_f(best[0]['f1_mean'])}", best[0]["f1_mean"], group=best[1]),
+            Cell(_f(best_crf[0]["f1_mean"]), best_crf[0]["f1_mean"], group=best_crf[1]) if best_crf else Cell("–"),
+            Cell(f"{_row_label(best_other[0])} {_f(best_other[0]['f1_mean'])}", best_other[0]["f1_mean"],
+                 group=best_other[1]) if best_other else Cell("–"),
+        ])
+    return _table([("task", False), ("best system", False), ("CRF", True), ("best other system", True)], out)
 
 
 COLUMNS = " ".join((
@@ -501,24 +747,30 @@ COLUMNS = " ".join((
     "units once and averages every seed's F1 on them; CI unit = documents where the task knows them, else",
     "sentences (count in brackets). strict F1 = seqeval mode=\"strict\", scheme=IOB2, where an ill-formed chunk",
     "is no entity; partial = nervaluate partial-match F1 on the conlleval entities; official = the task's own",
-    "rule on the original spans. invalid tags = predicted I- tags that continue no entity (mean over seeds).",
+    "rule on the original spans. seen / unseen F1 = F1 (conlleval) on the mentions whose case-folded surface",
+    "form is / is not an entity of the same type in the train split (– for results scored without it).",
+    "invalid tags = predicted I- tags that continue no entity (mean over seeds).",
     "stale = made by another scorer or system version than this checkout's (re-run the cell). ↑ marks the best",
     "value in a column. Train tokens/s: transformers count real (non-padding) sub-word tokens per second of the",
     "training loop; the CRF counts words × L-BFGS passes per second of fitting.",
 ))
 
 
-def footer(results: Sequence[dict[str, Any]]) -> list[str]:
+def _generated(results: Sequence[dict[str, Any]]) -> str:
     shas = sorted({str(dig(r, "environment.git.sha"))[:10] + ("+dirty" if dig(r, "environment.git.dirty") else "")
                    for r in results})
     hw = sorted({f"{dig(r, 'environment.cpu')} ({dig(r, 'environment.cpu_count')} cores)"
                  + (f" + {dig(r, 'cost.gpu.name')}" if dig(r, "cost.gpu.name") else "") for r in results})
-    return [
-        "---", "",
-        f"Generated by `nerbench report` from {len(results)} result file(s). "
-        f"nerbench git: {', '.join(shas)}. Hardware: {'; '.join(hw)}.", "",
-        COLUMNS, "",
-    ]
+    return (f"Generated by `nerbench report` from {len(results)} result file(s). "
+            f"nerbench git: {', '.join(shas)}. Hardware: {'; '.join(hw)}.")
+
+
+def footer(results: Sequence[dict[str, Any]]) -> list[str]:
+    return ["---", "", _generated(results), "", COLUMNS, ""]
+
+
+MAIN_SCORE = ("Main score: F1 (conlleval), entity-level micro F1, mean over seeds on the test split; see the end of "
+              "this file for every column.")
 
 
 def render(results: Sequence[dict[str, Any]], *, catalog: Any | None = None, plots: str | None = None) -> str:
@@ -527,48 +779,170 @@ def render(results: Sequence[dict[str, Any]], *, catalog: Any | None = None, plo
     lines = ["# nerbench results", ""]
     if not grouped:
         return "\n".join(lines + ["No results yet: run `nerbench run`.", ""])
-    lines += ["Main score: F1 (conlleval), entity-level micro F1, mean over seeds on the test split; see the end of "
-              "this file for every column.", ""]
-    lines += ["| task | best system | CRF | best other system |", "|---|---|--:|--:|"]
+    lines += [MAIN_SCORE, ""] + summary_table(grouped).markdown() + [""]
     for task, splits in grouped.items():
-        rows = [r for r in leaderboard_rows(splits.get("test", [])) if r["f1_mean"] is not None]
-        if not rows:
-            continue
-        best = max(rows, key=lambda r: r["f1_mean"])
-        crf = [r for r in rows if r["kind"] == "crf"]
-        other = [r for r in rows if r["kind"] != "crf"]
-        best_crf = max(crf, key=lambda r: r["f1_mean"]) if crf else None
-        best_other = max(other, key=lambda r: r["f1_mean"]) if other else None
-        lines.append(
-            f"| [{task}](#{task}) | {_row_label(best)} {_f(best['f1_mean'])} | "
-            f"{_f(best_crf['f1_mean']) if best_crf else '–'} | "
-            f"{(_row_label(best_other) + ' ' + _f(best_other['f1_mean'])) if best_other else '–'} |"
-        )
-    lines.append("")
-    for task, splits in grouped.items():
-        spec = catalog.get(task) if catalog is not None and task in catalog else None
-        lines += render_task(task, splits, task_spec=spec, plots=plots)
+        lines += markdown(task_blocks(task, splits, task_spec=_spec(catalog, task)), plots=plots)
     return "\n".join(lines + footer(results))
+
+
+def _spec(catalog: Any | None, task: str) -> Any | None:
+    return catalog.get(task) if catalog is not None and task in catalog else None
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x"
+
+
+class _Links:
+    """Where the HTML page links a number: the one result file of a single-seed group, else the group's
+    list of result files further down the page."""
+
+    def __init__(self, grouped: dict[str, dict[str, list[Group]]], result_links: Mapping[int, str]) -> None:
+        self.files = result_links
+        self.anchor: dict[int, str] = {}
+        self.task_anchor: dict[str, str] = {}
+        for task, splits in grouped.items():
+            base = anchor = f"task-{_slug(task)}"
+            k = 1
+            while anchor in self.task_anchor.values():
+                k += 1
+                anchor = f"{base}-{k}"
+            self.task_anchor[task] = anchor
+            for i, g in enumerate(g for gs in splits.values() for g in gs):
+                self.anchor[id(g)] = f"{anchor}-src-{i}"
+
+    def file(self, result: dict[str, Any]) -> str | None:
+        path = self.files.get(id(result))
+        return None if path is None else quote(str(path).replace("\\", "/"), safe="/._-~")
+
+    def group(self, g: Group | None) -> str | None:
+        if g is None:
+            return None
+        if g.n == 1 and (path := self.file(g.results[0])) is not None:
+            return path
+        return "#" + self.anchor[id(g)]
+
+
+def _html_table(t: Table, links: _Links) -> dict[str, Any]:
+    return {
+        "kind": "table", "sortable": t.sortable,
+        "columns": [{"label": c, "numeric": n} for c, n in zip(t.columns, t.numeric, strict=True)],
+        "rows": [[{
+            "text": c.text, "numeric": n, "best": c.best,
+            "sort": None if not n else ("" if c.sort is None else repr(float(c.sort))),
+            "href": ("#" + links.task_anchor[c.task]) if c.task in links.task_anchor else links.group(c.group),
+        } for c, n in zip(row, t.numeric, strict=True)] for row in t.rows],
+    }
+
+
+def _html_blocks(blocks: Sequence[Block], links: _Links, figures: Callable[[str, str], str | None]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            out.append({"kind": "heading", "level": b.level, "text": b.text,
+                        "id": links.task_anchor.get(b.task) if b.task else None})
+        elif isinstance(b, Para):
+            out.append({"kind": "para", "text": b.plain if b.plain is not None else b.text})
+        elif isinstance(b, Notes):
+            if b.items:
+                out.append({"kind": "notes", "items": list(b.items)})
+        elif isinstance(b, Table):
+            out.append(_html_table(b, links))
+        elif isinstance(b, Plots):
+            figs = [{"alt": alt, "svg": svg} for kind, alt in b.figures if (svg := figures(b.task, kind))]
+            if figs:
+                out.append({"kind": "figures", "figures": figs})
+    return out
+
+
+def render_html(
+    results: Sequence[dict[str, Any]],
+    *,
+    catalog: Any | None = None,
+    result_links: Mapping[int, str] | None = None,
+    plots: bool = True,
+) -> str:
+    """The report as one self-contained HTML page (no network: plots inlined as SVG, CSS and JS inline).
+
+    The page holds the same tables as :func:`render` (readable without JavaScript; a small inline
+    script only adds sorting by any column), the plots, and a list of each row's result files.
+    ``result_links`` maps ``id(result)`` (the dicts in ``results``) to the path of its result JSON
+    relative to the HTML file: every number links to the file it came from, or, for a mean over
+    seeds, to the list of its files. Every string from a result or a task file is escaped.
+    """
+    from markupsafe import Markup
+
+    grouped = group_results(results)
+    links = _Links(grouped, result_links or {})
+    cache: dict[tuple[str, str], str | None] = {}
+
+    def figure_svg(task: str, kind: str) -> str | None:
+        if not plots:
+            return None
+        if (task, kind) not in cache:
+            groups = grouped.get(task, {}).get("test") or []
+            fig = figure(kind, task, groups) if groups else None
+            prefix = f"{links.task_anchor[task]}-{kind}-"
+            cache[(task, kind)] = None if fig is None else Markup(_svg_text(fig, prefix=prefix))
+        return cache[(task, kind)]
+
+    tasks = []
+    for task, splits in grouped.items():
+        sources = []
+        for split, gs in splits.items():
+            for g in gs:
+                sources.append({"id": links.anchor[id(g)], "label": g.label, "split": split, "files": [
+                    {"seed": r["seed"], "href": links.file(r), "f1": _f(first(r, PATHS["f1"]))} for r in g.results]})
+        tasks.append({"name": task, "anchor": links.task_anchor[task], "sources": sources,
+                      "blocks": _html_blocks(task_blocks(task, splits, task_spec=_spec(catalog, task)), links,
+                                             figure_svg)})
+    summary = summary_table(grouped) if grouped else None
+    template = _jinja().get_template("report.html.j2")
+    return template.render(
+        title="nerbench results", main_score=MAIN_SCORE.replace("see the end of this file", "see the end of this page"),
+        summary=_html_table(summary, links) if summary is not None else None, tasks=tasks,
+        generated=_generated(results).replace("`", "") if results else "", columns=COLUMNS,
+    )
+
+
+def _jinja() -> Any:
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    return Environment(loader=PackageLoader("bench", "templates"), autoescape=True, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 
 # --------------------------------------------------------------------------- plots
 
+PLOT_KINDS = ("f1-vs-cost", "per-type", "seen-unseen", "error-types")
+"""Every figure of a task's test split; the file of one is ``<task>-<kind>.png`` / ``.svg``."""
+ERROR_COLOURS = {"correct": "#4c9a5b", "wrong_type": "#e0a030", "wrong_boundaries": "#c97a2a",
+                 "wrong_both": "#a0522d", "missed": "#c0392b", "spurious": "#7f8c8d"}
 
-def plot(results: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """F1 (conlleval) vs training cost per task and per-type F1 bars, as PNG and SVG."""
+
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.hashsalt"] = "nerbench"  # deterministic SVG ids
+    return plt
+
+
+def figure(kind: str, task: str, groups: list[Group]) -> Any | None:
+    """One matplotlib figure of a task's test split (the caller closes it), or ``None`` when it would be empty.
+
+    ``kind`` is one of :data:`PLOT_KINDS`: F1 (conlleval) vs training cost, per-type F1 bars, F1 on
+    seen vs unseen mentions, and each system's shares of the error types.
+    """
+    plt = _pyplot()
     import matplotlib.ticker
 
-    written: list[Path] = []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plt.rcParams["svg.hashsalt"] = "nerbench"  # deterministic SVG ids
-    for task, splits in group_results(results).items():
-        groups = splits.get("test")
-        if not groups:
-            continue
+    if kind == "f1-vs-cost":
         rows = leaderboard_rows(groups)
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
         for r in rows:
@@ -588,25 +962,73 @@ def plot(results: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
         ax.set_ylabel("test F1, conlleval (95% CI)")
         ax.set_title(f"{task}: F1 vs training cost")
         ax.grid(alpha=0.3)
-        fig.tight_layout()
-        written += _save(fig, out_dir / f"{task}-f1-vs-cost")
-        plt.close(fig)
-
+    elif kind == "per-type":
         types = sorted({t for g in groups for r in g.results for t in (first(r, PER_TYPE_PATHS) or {})})
-        if types:
-            fig, ax = plt.subplots(figsize=(5.5, 3.8))
-            width = 0.8 / max(len(groups), 1)
-            for i, g in enumerate(groups):
-                vals = [g.per_type_f1(t) or 0.0 for t in types]
-                ax.bar([k + i * width for k in range(len(types))], vals, width=width, label=g.label)
-            ax.set_xticks([k + width * (len(groups) - 1) / 2 for k in range(len(types))], types)
-            ax.set_ylim(0, 1)
-            ax.set_ylabel("test F1 (conlleval)")
-            ax.set_title(f"{task}: F1 per entity type")
-            ax.legend(fontsize=8)
-            fig.tight_layout()
-            written += _save(fig, out_dir / f"{task}-per-type")
-            plt.close(fig)
+        if not types:
+            return None
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        width = 0.8 / max(len(groups), 1)
+        for i, g in enumerate(groups):
+            vals = [g.per_type_f1(t) or 0.0 for t in types]
+            ax.bar([k + i * width for k in range(len(types))], vals, width=width, label=g.label)
+        ax.set_xticks([k + width * (len(groups) - 1) / 2 for k in range(len(types))], types)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("test F1 (conlleval)")
+        ax.set_title(f"{task}: F1 per entity type")
+        ax.legend(fontsize=8)
+    elif kind == "seen-unseen":
+        su = [(g, a["seen_unseen"]) for g in groups if (a := g.analysis()) and a["seen_unseen"]]
+        if not su:
+            return None
+        fig, ax = plt.subplots(figsize=(5.5, 3.8), layout="constrained")
+        width = 0.8 / len(su)
+        for i, (g, s) in enumerate(su):
+            ax.bar([k + i * width for k in range(2)], [s["seen"]["f1"] or 0.0, s["unseen"]["f1"] or 0.0], width=width, label=g.label)
+        share = su[0][1]["unseen_gold_share"]
+        ax.set_xticks([k + width * (len(su) - 1) / 2 for k in range(2)],
+                      ["seen in train", "unseen" + (f" ({_pct(share)} of gold)" if share is not None else "")])
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("test F1 (conlleval)")
+        ax.set_title(f"{task}: F1 on seen and unseen mentions")
+        fig.legend(fontsize=8, loc="outside lower center", ncol=min(len(su), 3), frameon=False)
+    elif kind == "error-types":
+        an = [(g, a["error_types"]["overall"]) for g in groups if (a := g.analysis())]
+        if not an:
+            return None
+        fig, ax = plt.subplots(figsize=(6.5, 1.5 + 0.35 * len(an)), layout="constrained")
+        labels = [g.label for g, _ in an]
+        left = [0.0] * len(an)
+        for k in ERROR_KINDS:
+            shares = [c[k] / s if (s := sum(c.values())) else 0.0 for _, c in an]
+            ax.barh(labels, shares, left=left, color=ERROR_COLOURS[k], label=ERROR_LABELS[k])
+            left = [a + b for a, b in zip(left, shares, strict=True)]
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("share of gold + spurious entities")
+        ax.set_title(f"{task}: error types")
+        fig.legend(fontsize=8, loc="outside lower center", ncol=len(ERROR_KINDS), frameon=False,
+                   handlelength=1, columnspacing=1)
+    else:
+        raise ValueError(f"unknown plot kind {kind!r} (use one of {', '.join(PLOT_KINDS)})")
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
+    return fig
+
+
+def plot(results: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """Every :data:`PLOT_KINDS` figure of every task's test split, as PNG and SVG."""
+    plt = _pyplot()
+    written: list[Path] = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for task, splits in group_results(results).items():
+        groups = splits.get("test")
+        if not groups:
+            continue
+        for kind in PLOT_KINDS:
+            fig = figure(kind, task, groups)
+            if fig is not None:
+                written += _save(fig, out_dir / f"{task}-{kind}")
+                plt.close(fig)
     return written
 
 
@@ -615,3 +1037,20 @@ def _save(fig: Any, stem: Path) -> list[Path]:
     fig.savefig(paths[0], dpi=120, metadata={"Software": None})
     fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
     return paths
+
+
+def _svg_text(fig: Any, *, prefix: str) -> str:
+    """``fig`` as an ``<svg>`` element to inline in HTML, every id and reference to one prefixed: matplotlib
+    numbers ids per figure (``figure_1``, ``patch_1``, glyphs) and a page holds several figures. Text stays
+    glyph paths, as in the SVG files: the browser's fonts would not fit matplotlib's layout."""
+    plt = _pyplot()
+    buf = io.StringIO()
+    with plt.rc_context({"svg.hashsalt": "nerbench"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    text = text[text.index("<svg"):].strip()
+    ids = set(re.findall(r'\sid="([^"]+)"', text))
+    text = re.sub(r'(\sid=")([^"]+)"', lambda m: f'{m.group(1)}{prefix}{m.group(2)}"', text)
+    return re.sub(r'(url\(#|href="#)([^)"]+)',
+                  lambda m: m.group(1) + prefix + m.group(2) if m.group(2) in ids else m.group(0), text)

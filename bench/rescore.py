@@ -31,7 +31,7 @@ class RescoreOutcome:
 
 def rescore_result(path: Path, result: dict[str, Any], data: Any, *, n_resamples: int | None = None) -> dict[str, Any]:
     """The result with metrics recomputed from its saved predictions (not written)."""
-    from bench.scoring import score_split
+    from bench.scoring import score_split, train_sentences
 
     key = result["cell_key"]
     if key.get("data_fingerprint") != data.fingerprint:
@@ -59,7 +59,7 @@ def rescore_result(path: Path, result: dict[str, Any], data: Any, *, n_resamples
     ci = (result["metrics"].get("main") or {}).get("ci") or {}
     resamples = n_resamples or ci.get("resamples") or 1000
     metrics, unit_counts = score_split(data.task, sentences, pred, n_resamples=resamples, seed=result["seed"],
-                                       pred_spans=spans)
+                                       pred_spans=spans, train=train_sentences(data))
     out = dict(result)
     out.pop("sentence_counts", None)
     previous = key.get("scorer_version")

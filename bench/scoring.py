@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from bench import metrics
+from bench import analysis, metrics
 from bench.data.types import Entity, Sentence
 from bench.spec import TaskSpec
 
@@ -49,6 +49,12 @@ def evaluation_units(sentences: Sequence[Sentence]) -> tuple[Unit, list[str]]:
     return "sentence", [str(i) for i in range(len(sentences))]
 
 
+def train_sentences(data: Any) -> list[Sentence] | None:
+    """The train split of a :class:`bench.data.load.TaskData` (for seen/unseen), or ``None`` when it has none."""
+    splits = getattr(data, "splits", None) or {}
+    return splits["train"].sentences if "train" in splits else None
+
+
 def score_split(
     task: TaskSpec,
     sentences: Sequence[Sentence],
@@ -57,6 +63,7 @@ def score_split(
     n_resamples: int = 1000,
     seed: int = 0,
     pred_spans: Sequence[Sequence[Entity]] | None = None,
+    train: Sequence[Sentence] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """All metrics for one split, and per-unit ``[tp, fp, fn]`` counts in both modes.
 
@@ -70,12 +77,18 @@ def score_split(
     ``pred_spans`` (one entity list per sentence) are an external system's own character spans:
     when given, the span scores use them instead of spans derived from ``pred``. They need a
     span-scored task.
+
+    ``metrics["analysis"]`` is :func:`bench.analysis.analyse` of the split (error types, entity
+    lengths, type confusion); its seen/unseen part needs the task's ``train`` sentences (their gold
+    entity surface forms) and is left out without them.
     """
     if len(pred) != len(sentences):
         raise ValueError(f"{len(sentences)} sentences but {len(pred)} predictions")
     gold = [list(s.tags) for s in sentences]
     pred = [list(p) for p in pred]
     out: dict[str, Any] = metrics.score_tags(gold, pred)
+    forms = None if train is None else analysis.train_forms(train)
+    out["analysis"] = analysis.analyse([s.tokens for s in sentences], gold, pred, forms=forms)
 
     unit, sentence_ids = evaluation_units(sentences)
     counts: dict[str, Any] = {"unit": unit}

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-SCORER_VERSION = 2
-"""2: conlleval-compatible main score, invalid-tag counts, per-unit (document/sentence) counts."""
+SCORER_VERSION = 3
+"""2: conlleval-compatible main score, invalid-tag counts, per-unit (document/sentence) counts.
+3: ``metrics.analysis`` (seen/unseen mentions against the train split, nervaluate error types, entity
+length, type confusion); the other metrics are unchanged, so ``nerbench rescore`` brings v2 results up."""
 
 SYSTEM_VERSIONS: dict[str, int] = {
     "crf": 2,  # 2: one shared chunker, saved predictions with marginals

@@ -74,7 +74,7 @@ def original() -> dict[str, list[Sentence]]:
 @pytest.fixture(scope="module")
 def test_tags_replaced(original: dict[str, list[Sentence]]) -> dict[str, list[Sentence]]:
     test = [replace(s, tags=tuple(SWAP[t] for t in s.tags)) for s in original["test"]]
-    assert all(a != b for s, r in zip(original["test"], test, strict=True) for a, b in zip(s.tags, r.tags))
+    assert all(a != b for s, r in zip(original["test"], test, strict=True) for a, b in zip(s.tags, r.tags, strict=True))
     return {**original, "test": test}
 
 

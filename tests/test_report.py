@@ -37,6 +37,8 @@ GOLD = ("B-PER", "I-PER", "O", "B-LOC", "O", "B-ORG")
 MISS_LOC = ["B-PER", "I-PER", "O", "O", "O", "B-ORG"]  # (tp, fp, fn) = (2, 0, 1) in both modes
 STRAY = ["O", "I-PER", "O", "B-LOC", "O", "B-ORG"]  # conlleval opens PER(1,2): (2, 1, 1); strict: (2, 0, 1)
 SENTENCES = [Sentence(tuple("abcdef"), GOLD, doc_id=f"d{i // 2}") for i in range(8)]
+# The train split, for seen/unseen: PER "a b" is seen (case-folded), LOC "d" is not (train has it as ORG), nor ORG "f".
+TRAIN = [Sentence(("A", "B", "x"), ("B-PER", "I-PER", "O")), Sentence(("d",), ("B-ORG",))]
 
 
 def crf_pred() -> list[list[str]]:
@@ -44,21 +46,29 @@ def crf_pred() -> list[list[str]]:
 
     conlleval: 2 x (2,1,1) + 6 x (2,0,1) = tp 16, fp 2, fn 8 -> F1 32/42 = 16/21
     strict:    8 x (2,0,1)               = tp 16, fp 0, fn 8 -> F1 32/40 = 0.8; 2 invalid tags
+    seen (PER "a b"):   tp 6, fp 0, fn 2 (the two PER cut to "b")           -> F1 12/14 = 6/7
+    unseen (LOC, ORG):  tp 2 x 2 + 6 ORG = 10, fp 2 (PER "b"), fn 6 (LOC)   -> F1 20/28 = 5/7
+    error types: correct 16, wrong boundaries 2 (PER(1,2) for PER(0,2)), missed 6 (LOC), spurious 0
     """
     return [list(STRAY)] * 2 + [list(MISS_LOC)] * 6
 
 
 def minilm_pred(seed: int) -> list[list[str]]:
-    """The first ``seed`` sentences miss LOC, the rest are right: tp 24 - seed, fn seed -> F1 (48 - 2s) / (48 - s)."""
+    """The first ``seed`` sentences miss LOC, the rest are right: tp 24 - seed, fn seed -> F1 (48 - 2s) / (48 - s).
+
+    Seen (PER): all 8 right -> F1 1; unseen (16 LOC and ORG): tp 16 - s, fn s -> F1 (32 - 2s) / (32 - s).
+    """
     return [list(MISS_LOC) if i < seed else list(GOLD) for i in range(8)]
 
 
 MINILM_F1 = {1: 46 / 47, 2: 44 / 46, 3: 42 / 45}
+MINILM_UNSEEN_F1 = {1: 30 / 31, 2: 28 / 30, 3: 26 / 29}
 
 
 def result(system: str, kind: str, seed: int, pred: list[list[str]], *, config: str, seconds: float,
-           fingerprint: str = "f00d") -> dict[str, Any]:
-    metrics, unit_counts = score_split(SPEC, SENTENCES, pred, n_resamples=200, seed=seed)
+           fingerprint: str = "f00d", train: bool = True) -> dict[str, Any]:
+    metrics, unit_counts = score_split(SPEC, SENTENCES, pred, n_resamples=200, seed=seed,
+                                       train=TRAIN if train else None)
     return {
         "schema_version": 2,
         "task": {"name": "toy", "version": "1", "fingerprint": fingerprint},
@@ -98,7 +108,8 @@ def make_results() -> list[dict[str, Any]]:
     return [
         result("crf", "crf", 13, crf_pred(), config="crf1", seconds=12.0),
         *(result("minilm-l6", "transformer", s, minilm_pred(s), config="cfgA", seconds=600.0) for s in (1, 2, 3)),
-        result("minilm-l6", "transformer", 1, minilm_pred(0), config="cfgB", seconds=900.0),
+        # scored without the train split: no seen/unseen part
+        result("minilm-l6", "transformer", 1, minilm_pred(0), config="cfgB", seconds=900.0, train=False),
         old_result(),
     ]
 
@@ -214,8 +225,31 @@ def test_result_from_an_older_scorer_is_shown_stale_without_crashing() -> None:
 def test_plots_are_written(tmp_path: Path) -> None:
     written = report.plot(make_results(), tmp_path)
     assert sorted(p.name for p in written) == [
-        "toy-f1-vs-cost.png", "toy-f1-vs-cost.svg", "toy-per-type.png", "toy-per-type.svg"]
+        "toy-error-types.png", "toy-error-types.svg", "toy-f1-vs-cost.png", "toy-f1-vs-cost.svg",
+        "toy-per-type.png", "toy-per-type.svg", "toy-seen-unseen.png", "toy-seen-unseen.svg"]
     assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_error_analysis_in_rows_is_the_seed_mean_of_hand_computed_numbers() -> None:
+    rows = rows_by_label()
+    crf, a, b, old = rows["crf"], rows["minilm-l6 (config cfgA)"], rows["minilm-l6 (config cfgB)"], rows["bert-old"]
+    assert (crf["f1_seen"], crf["f1_unseen"]) == (6 / 7, 5 / 7)  # see crf_pred()
+    assert a["f1_seen"] == 1.0
+    assert a["f1_unseen"] == pytest.approx(statistics.fmean(MINILM_UNSEEN_F1.values()), rel=1e-15)
+    # cfgB was scored without the train split, bert-old before scorer version 3: no seen/unseen ("–")
+    assert (b["f1_seen"], b["f1_unseen"], b["analysis"]["seen_unseen"]) == (None, None, None)
+    assert (old["f1_seen"], old["analysis"]) == (None, None)
+    assert crf["analysis"]["error_types"]["overall"] == {
+        "correct": 16, "wrong_type": 0, "wrong_boundaries": 2, "wrong_both": 0, "missed": 6, "spurious": 0}
+    assert crf["analysis"]["error_types"]["PER"]["wrong_boundaries"] == 2  # PER(1,2) for PER(0,2), twice
+    # cfgA seed s misses s LOC entities: mean missed (1 + 2 + 3) / 3 = 2 of 24
+    assert (a["analysis"]["seeds"], a["analysis"]["error_types"]["overall"]["missed"]) == (3, 2)
+    assert a["analysis"]["seen_unseen"]["unseen_gold_share"] == 16 / 24
+    # lengths: the CRF's 1-word bucket is the unseen part (LOC, ORG and the stray PER "b"), 2 words the PER
+    assert (crf["analysis"]["length"]["1"]["f1"], crf["analysis"]["length"]["2"]["f1"]) == (5 / 7, 6 / 7)
+    assert crf["analysis"]["length"]["3"]["f1"] is None
+    md = render_golden()
+    assert "#### Error analysis" in md and "| crf | 0.8571 | 1.0000 | 0.7500 | 0.7143 |" in md
 
 
 def test_empty_report() -> None:
