@@ -30,8 +30,9 @@ def offline_env() -> dict[str, str]:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit and integration tests (real-data tests run when NERBENCH_DATA_DIR is set)."""
-    install(session)
+    """Unit and integration tests (real-data tests run when NERBENCH_DATA_DIR is set); with Ray, so the
+    Ray executor's tests run too."""
+    install(session, "ray")
     session.run("pytest", "--benchmark-disable", *(session.posargs or ["-q"]), env=offline_env())
 
 

@@ -30,6 +30,14 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
     p.add_argument("--require-data", action="store_true",
                    help="fail when a task has no data (default: skip its cells with one line each)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CI")
+    p.add_argument("--executor", default="local", choices=["local", "ray", "inline"],
+                   help="local (default): each cell in its own fresh process; ray: each cell a Ray task "
+                        "(pip install 'nerbench[ray]'); inline: all cells in this process (debugging)")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="with --executor ray: the cluster to use (e.g. ray://head:10001 or auto; "
+                        "default: $RAY_ADDRESS, else a new local Ray instance)")
+    p.add_argument("--retries", type=int, default=0, metavar="N",
+                   help="run a failed cell (error, crash, kill) again up to N times")
     p.set_defaults(func=cmd_run)
 
     add_compare(sub)
@@ -151,6 +159,13 @@ def results_lock(results_dir: Path) -> _Lock:
     return _Lock(fh)
 
 
+def distributed_rank() -> tuple[int, int]:
+    """``(RANK, WORLD_SIZE)`` under torchrun, ``(0, 1)`` otherwise."""
+    import os
+
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def _load_one(task: str, args: argparse.Namespace) -> Any:
     from bench.catalog import resolve_task
     from bench.data.load import load_task_data
@@ -188,13 +203,15 @@ def load_cell_tasks(cells: list[Any], args: argparse.Namespace) -> tuple[dict[st
 
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.markup import escape
     from rich.table import Table
 
     from bench.catalog import load_catalog
     from bench.errors import ConfigError
+    from bench.executors import make_executor
     from bench.runner import (
         RunConfig,
+        drop_library_noise,
         find_suite,
         is_finished,
         parse_shard,
@@ -212,6 +229,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     cells = plan(suite, tasks=args.task or None, systems=args.system or None, seeds=seeds, device=args.device)
     k, n = parse_shard(args.shard)
     cells = shard_cells(cells, k, n)
+    log_file = args.log_file or Path("runs") / f"{suite.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    rank, world = distributed_rank()
+    if world > 1:
+        if args.executor != "inline":
+            raise ConfigError(f"under torchrun (WORLD_SIZE={world}) every rank must train in its own launched "
+                              "process: add --executor inline (and select one cell per launch; see README)")
+        log_file = log_file.with_name(f"{log_file.stem}.rank{rank}{log_file.suffix}") if rank else log_file
+    executor = make_executor(args.executor, log_dir=log_file.with_suffix(""), retries=args.retries,
+                             ray_address=args.ray_address)  # a missing Ray extra fails here, before any work
     config = RunConfig(
         results_dir=args.results_dir, models_dir=args.models_dir, data_dir=args.data_dir, device=args.device,
         force=args.force, allow_hub=not args.no_hub, bootstrap_resamples=args.bootstrap,
@@ -242,49 +268,212 @@ def cmd_run(args: argparse.Namespace) -> int:
     cells = [c for c in cells if c.task not in missing]
 
     preflight_models(cells)
-    log_file = args.log_file or Path("runs") / f"{suite.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
     preflight_writable({"results dir": args.results_dir, "models dir": args.models_dir,
                         "log file folder": log_file.parent})
-    lock = results_lock(args.results_dir)
+    lock = results_lock(args.results_dir) if rank == 0 else None  # other ranks write nothing
     _log_to_file(log_file)
-    log.info("suite %s: %d cells (shard %d/%d); log %s", suite.name, len(cells), k, n, log_file)
-
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
-    ) as bar:
-        matrix = bar.add_task(f"suite {suite.name}", total=len(cells))
-        inner = bar.add_task("", total=1, visible=False)
-
-        def progress(event: str, info: dict[str, Any]) -> None:
-            if event == "cell":
-                bar.update(matrix, completed=info["index"] - 1, description=f"{info['cell']}")
-                bar.update(inner, visible=False)
-            elif event == "step":
-                bar.update(
-                    inner, visible=True, total=info["total"], completed=info["step"],
-                    description=f"  epoch {info['epoch']} loss {info.get('loss', float('nan')):.3f}",
-                )
-            elif event == "predict":
-                bar.update(inner, visible=True, total=1, completed=0,
-                           description=f"  predict {info['split']} ({info['sentences']} sentences)")
-            elif event == "message":
-                bar.update(inner, visible=True, total=1, completed=0, description=f"  {info['text']}")
-
-        try:
-            outcome = run_cells(cells, suite, config, progress=progress,
+    drop_library_noise()
+    log.info("suite %s: %d cells (shard %d/%d), %s executor; log %s", suite.name, len(cells), k, n, executor.name,
+             log_file)
+    try:
+        with LiveDisplay(console, f"suite {suite.name}", total=len(cells)) as display:
+            outcome = run_cells(cells, suite, config, progress=display.progress, executor=executor,
                                 load=lambda t: loaded[t] if t in loaded else _load_one(t, args))
-        finally:
+    finally:
+        if lock is not None:
             lock.close()
-        bar.update(matrix, completed=len(cells), description=f"suite {suite.name}")
 
     console.print(
         f"done {len(outcome.done)}, already finished {len(outcome.skipped)}, failed {len(outcome.failed)}; "
         f"{len(outcome.written)} result file(s) written under {config.results_dir}"
     )
+    if outcome.written:
+        console.print(produced_table(outcome.written, splits=suite.eval_splits))
+        console.print(f"report: {report_hint(args.results_dir)}", soft_wrap=True, highlight=False)
+    for note in outcome.notes:
+        console.print(note, soft_wrap=True, highlight=False)
     for label, why in outcome.failed:
-        console.print(f"[red]failed[/red] {label}: {why}")
+        console.print(f"[red]failed[/red] {escape(label)}: {escape(why)}", soft_wrap=True, highlight=False)
+        tail = outcome.log_tails.get(label)
+        if tail:
+            console.print("\n".join(f"    {line}" for line in tail.splitlines()), style="dim", soft_wrap=True,
+                          highlight=False, markup=False)
+        if label in outcome.logs:
+            console.print(f"    log: {outcome.logs[label]}", style="dim", soft_wrap=True, highlight=False)
     return 1 if outcome.failed else 0
+
+
+class LiveDisplay:
+    """One rich progress display for a run: the matrix bar and one line for the cell at hand.
+
+    While it is live, console logging goes through rich above the bars and shows nerbench's own
+    records only (libraries' warnings, e.g. transformers' weight LOAD REPORT, go to the log file),
+    so nothing printed breaks it; the cell line is hidden when a cell ends, so no stale
+    "predict test 0/1" is left behind.
+    """
+
+    def __init__(self, console: Any, title: str, *, total: int) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.console = console
+        self.title = title
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+        )
+        self.matrix = self.bar.add_task(title, total=total)
+        self.inner = self.bar.add_task("", total=1, visible=False)
+        self._swapped: list[logging.Handler] = []
+        self._handler: logging.Handler | None = None
+        self._transformers_routed = False
+
+    def __enter__(self) -> LiveDisplay:
+        root = logging.getLogger()
+        self._swapped = [h for h in root.handlers if type(h) is logging.StreamHandler]
+        level = min((h.level for h in self._swapped), default=logging.WARNING)
+        for h in self._swapped:
+            root.removeHandler(h)
+        self._handler = _ConsoleHandler(self.console, level=level)
+        self._handler.addFilter(_own_records)
+        root.addHandler(self._handler)
+        self._transformers_routed = _route_transformers_logging(True)
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.update(self.inner, visible=False)
+        self.bar.__exit__(*exc)
+        root = logging.getLogger()
+        if self._handler is not None:
+            root.removeHandler(self._handler)
+        for h in self._swapped:
+            root.addHandler(h)
+        if self._transformers_routed:
+            _route_transformers_logging(False)
+
+    def progress(self, event: str, info: dict[str, Any]) -> None:
+        from rich.markup import escape
+
+        bar, inner = self.bar, self.inner
+        if event == "plan":
+            bar.update(self.matrix, total=info["total"], completed=0)
+            if info.get("skipped"):
+                bar.console.print(f"{info['skipped']} cell(s) already finished: skipped", highlight=False)
+        elif event == "cell":
+            bar.update(self.matrix, completed=info["index"] - 1, description=info["cell"])
+            bar.update(inner, visible=False)
+        elif event == "cell_done":
+            bar.update(self.matrix, completed=info["done"])
+            bar.update(inner, visible=False)
+            if info["done"] >= info["total"]:
+                bar.update(self.matrix, description=self.title)
+        elif event == "running":
+            bar.update(self.matrix, completed=info["done"],
+                       description=f"{self.title}: {info['pending']} cell(s) submitted to Ray")
+        elif event == "retry":
+            bar.console.print(f"[yellow]retry[/yellow] {escape(info['cell'])} (attempt {info['attempt']} of "
+                              f"{info['retries'] + 1} failed: {escape(str(info['cause']))})", soft_wrap=True,
+                              highlight=False)
+        elif event == "step":
+            bar.update(inner, visible=True, total=info["total"], completed=info["step"],
+                       description=f"  epoch {info['epoch']} loss {info.get('loss', float('nan')):.3f}")
+        elif event == "predict":
+            bar.update(inner, visible=True, total=1, completed=0,
+                       description=f"  predict {info['split']} ({info['sentences']} sentences)")
+        elif event == "message":
+            bar.update(inner, visible=True, total=1, completed=0, description=f"  {info['text']}")
+
+
+class _ConsoleHandler(logging.Handler):
+    """Log records printed through the live display's console (above the bars), unwrapped."""
+
+    def __init__(self, console: Any, *, level: int) -> None:
+        super().__init__(level=level)
+        self.console = console
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.console.print(self.format(record), soft_wrap=True, highlight=False, markup=False)
+        except Exception:  # noqa: BLE001 - logging must never fail the run
+            self.handleError(record)
+
+
+def _own_records(record: logging.LogRecord) -> bool:
+    return record.name.split(".")[0] in ("bench", "baselines") or record.levelno >= logging.ERROR
+
+
+def _route_transformers_logging(on: bool) -> bool:
+    """While ``on``, transformers' records go through logging (to the log file; the console shows
+    nerbench's own) instead of its own stderr handler, which writes past rich's display. Returns
+    whether anything was changed."""
+    import sys
+
+    if "transformers" not in sys.modules:
+        return False
+    from transformers.utils import logging as hf_logging
+
+    if on:
+        hf_logging.disable_default_handler()
+        hf_logging.enable_propagation()
+    else:
+        hf_logging.disable_propagation()
+        hf_logging.enable_default_handler()
+    return True
+
+
+def report_hint(results_dir: Path) -> str:
+    """Where ``nerbench report`` puts the report of ``results_dir``, and the command that (re)writes it."""
+    output = Path(results_dir).parent / "README.md"
+    command = "nerbench report" + ("" if Path(results_dir) == Path("results/raw") else f" --results-dir {results_dir}")
+    state = "" if output.is_file() else " (not written yet)"
+    return f"{output}{state}; update it with `{command}`"
+
+
+def produced_table(written: list[Path], *, splits: tuple[str, ...]) -> Any:
+    """What a run just produced, one row per cell: the main F1 with its 95% CI on the test split (else
+    the last split evaluated) and the training time."""
+    from rich import box
+    from rich.table import Table
+
+    from bench.results import ResultError, read_result
+
+    shown = "test" if "test" in splits else splits[-1]
+    cells: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for path in written:
+        try:
+            r = read_result(path)
+        except ResultError:
+            continue
+        row = cells.setdefault((r["task"]["name"], r["system"]["name"], r["seed"]), {})
+        if r["split"] == shown:
+            row["main"] = r["metrics"]["main"]
+        row["train"] = (r.get("cost") or {}).get("train_wall_seconds")
+    table = Table(title=f"produced by this run ({shown} split)", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("task", "system", "seed"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("F1 [95% CI]", justify="right", no_wrap=True)
+    table.add_column("train", justify="right", no_wrap=True)
+    for (task, system, seed), row in sorted(cells.items()):
+        table.add_row(task, system, str(seed), _f1_ci(row.get("main")), _duration(row.get("train")))
+    return table
+
+
+def _f1_ci(main: dict[str, Any] | None) -> str:
+    if not main or main.get("value") is None:
+        return "–"
+    ci = f" [{main['ci_low']:.3f}, {main['ci_high']:.3f}]" if main.get("ci_low") is not None else ""
+    return f"{main['value']:.3f}{ci}"
+
+
+def _duration(seconds: float | None) -> str:
+    """
+    >>> _duration(42.4), _duration(754.0), _duration(None)
+    ('42 s', '12.6 min', '–')
+    """
+    if seconds is None:
+        return "–"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def add_compare(sub: argparse._SubParsersAction) -> None:
@@ -371,7 +560,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     for d in dirs:
         if not d.is_dir():
             raise ConfigError(f"{d}: result folder not found; nothing was written")
-    results = [r for d in dirs for _, r in iter_results(d, on_error=_warn_bad_result)]
+    pairs = [(p, r) for d in dirs for p, r in iter_results(d, on_error=_warn_bad_result)]
+    results = [r for _, r in pairs]
     if not results:
         raise ConfigError(f"no result files under {', '.join(map(str, dirs))}; nothing was written")
     if args.json:
@@ -380,16 +570,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     output = args.output or dirs[0].parent / "README.md"
     plots_dir = args.plots_dir or output.parent / "plots"
     inputs = ", ".join(os.path.relpath(d, output.parent) for d in dirs)
+    html_output = output.parent / "index.html"
     check_report_target(output, inputs, force=args.force)
+    check_report_target(html_output, inputs, force=args.force)  # both checked before either is written
     preflight_writable({"report folder": output.parent, **({} if args.no_plots else {"plots dir": plots_dir})})
     plots_rel = None
     if not args.no_plots:
         written = report.plot(results, plots_dir)
         plots_rel = os.path.relpath(plots_dir, output.parent)
         log.info("wrote %d plot file(s) under %s", len(written), plots_dir)
-    text = report.render(results, catalog=load_catalog(args.task_file), plots=plots_rel)
+    catalog = load_catalog(args.task_file)
+    text = report.render(results, catalog=catalog, plots=plots_rel)
+    links = {id(r): Path(os.path.relpath(p, html_output.parent)).as_posix() for p, r in pairs}
+    page = report.render_html(results, catalog=catalog, result_links=links, plots=not args.no_plots)
     atomic_write_text(output, REPORT_MARK.format(inputs=inputs) + "\n" + text)
-    print(f"wrote {output} from {len(results)} result file(s)")
+    atomic_write_text(html_output, REPORT_MARK.format(inputs=inputs) + "\n" + page)
+    print(f"wrote {output} and {html_output} from {len(results)} result file(s)")
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -98,6 +99,58 @@ def _rss_bytes() -> int | None:
         return int(psutil.Process().memory_info().rss)
     except Exception:  # noqa: BLE001 - measurement must never fail a run
         return None
+
+
+def max_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident set size in MiB of this process (``RUSAGE_SELF``) or of its reaped children
+    (``RUSAGE_CHILDREN``): ``ru_maxrss`` is KiB on Linux and bytes on macOS."""
+    return rusage_peak_mb(resource.getrusage(who))
+
+
+def rusage_peak_mb(usage: Any) -> float:
+    """``ru_maxrss`` of a ``resource.struct_rusage`` (from ``getrusage`` or ``os.wait4``) in MiB."""
+    scale = 1.0 / MB if sys.platform == "darwin" else 1.0 / 1024.0
+    return usage.ru_maxrss * scale
+
+
+def process_cost(
+    *, executor: str, job_started_at: float, startup_seconds: float | None, import_seconds: float | None
+) -> dict[str, Any]:
+    """What this process has cost so far, as a result's ``cost.process`` block.
+
+    Called in a cell's own process (``--executor local`` or ``ray``) after training and prediction,
+    before scoring, so a cell's figures are its own and never an earlier cell's: peak RSS and CPU
+    seconds (user + system, all threads) over the process's whole life (interpreter, imports, task
+    data, training, prediction); wall seconds since the cell's job arrived (``startup_seconds`` of
+    them before training began: reading the task data); ``import_seconds``, the process's start-up
+    before its job came. On a GPU, torch's peak allocated memory over the process sits beside NVML's
+    device peak (``cost.gpu.peak_memory_used_mb``, sampled while training).
+    """
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "executor": executor,
+        "scope": "the cell's own process: interpreter, imports, its task data, training and prediction",
+        "peak_rss_mb": rusage_peak_mb(usage),
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "wall_seconds": time.time() - job_started_at,
+        "startup_seconds": startup_seconds,
+        "import_seconds": import_seconds,
+        **_torch_process_peak(),
+    }
+
+
+def _torch_process_peak() -> dict[str, float | None]:
+    """torch's peak allocated/reserved CUDA memory over the process's life (``None`` without CUDA use)."""
+    torch = sys.modules.get("torch")  # never import torch just to measure: a CRF cell does not load it
+    try:
+        if torch is None or not torch.cuda.is_initialized():
+            return {"torch_max_memory_allocated_mb": None, "torch_max_memory_reserved_mb": None}
+        return {
+            "torch_max_memory_allocated_mb": torch.cuda.max_memory_allocated() / MB,
+            "torch_max_memory_reserved_mb": torch.cuda.max_memory_reserved() / MB,
+        }
+    except Exception:  # noqa: BLE001 - measurement must never fail a run
+        return {"torch_max_memory_allocated_mb": None, "torch_max_memory_reserved_mb": None}
 
 
 def _cuda_index(device: Any) -> int | None:
@@ -307,11 +360,10 @@ class GpuSampler:
 
     def summary(self) -> dict[str, Any]:
         """The cost block of a result: wall and CPU seconds, peak RSS, and the GPU block."""
-        maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return {
             "wall_seconds": self._wall,
             "cpu_seconds": self._cpu,
             "peak_rss_mb": self._peak_rss_sampled / MB if self._peak_rss_sampled is not None else None,
-            "process_max_rss_mb": maxrss_kb / 1024.0,
+            "process_max_rss_mb": max_rss_mb(),
             "gpu": self.gpu_summary(),
         }

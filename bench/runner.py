@@ -6,6 +6,10 @@ validates, and carries the same cell key (task version, data fingerprint, system
 seed, scorer version, system implementation version): a killed run loses at most the cell it was
 in, the next run does only what is missing, and results made by older scoring or system code are
 run again.
+
+:func:`run_cells` plans (finished cells are skipped before anything runs) and hands the rest to an
+executor (:mod:`bench.executors`): in this process, each cell in its own fresh process (the
+default), or each cell as a Ray task. :func:`run_cell` is what every executor finally calls.
 """
 
 from __future__ import annotations
@@ -251,12 +255,19 @@ def _limit(sentences: list, n: Any) -> list:
 
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
+MeasureFn = Callable[[], dict[str, Any]]
+"""Returns the ``cost.process`` block of the process the cell runs in (see :func:`bench.gpu.process_cost`)."""
 
 
 def run_cell(
-    cell: Cell, data: TaskData, config: RunConfig, *, splits: tuple[str, ...], progress: ProgressFn | None = None
+    cell: Cell, data: TaskData, config: RunConfig, *, splits: tuple[str, ...], progress: ProgressFn | None = None,
+    measure: MeasureFn | None = None,
 ) -> list[Path]:
-    """Train the cell's system once, evaluate every split in ``splits``, write one result each."""
+    """Train the cell's system once, predict every split in ``splits``, then score and write one result each.
+
+    All predictions come before any scoring, so ``measure`` (given when the cell owns its process)
+    sees exactly training + prediction: its peak RSS becomes the results' ``cost.peak_rss_mb``.
+    """
     from bench import env as envmod
     from bench.systems import train_system
 
@@ -278,8 +289,7 @@ def run_cell(
     )
     train_wall = time.perf_counter() - t0
     if int(os.environ.get("RANK", "0")) != 0:
-        return []  # under torchrun/accelerate only rank 0 predicts and writes
-    written = []
+        return []  # under torchrun only rank 0 predicts and writes
     key = cell_key(cell, data)
     training = dict(trained.training)
     if "model_dir" in training:
@@ -289,6 +299,7 @@ def run_cell(
         "config_hash": cell.config_hash(), **trained.describe(),
         "model_dir": str(model_rel), "model_dir_note": "relative to the run's --models-dir (default models/)",
     }
+    predicted = []
     for split in splits:
         if split not in data.splits:
             log.warning("%s: task has no %s split; skipped", cell.label, split)
@@ -306,11 +317,20 @@ def run_cell(
             "sentences_per_second": len(sents) / predict_seconds if predict_seconds > 0 else None,
             "words_per_second": n_tokens / predict_seconds if predict_seconds > 0 else None,
         }
+        predicted.append((split, sents, pred, scores, prediction))
+    cost = {**trained.cost, "train_wall_seconds": train_wall}
+    if measure is not None:
+        process = measure()
+        cost.update(peak_rss_mb=process["peak_rss_mb"], peak_rss_scope="cell process", process=process)
+    else:
+        cost["peak_rss_scope"] = "shared process: may include what earlier cells left in it"
+    written = []
+    for split, sents, pred, scores, prediction in predicted:
         written.append(score_and_write(
             data, split, sents, pred, system=system, key=key, seed=cell.seed, results_dir=config.results_dir,
-            scores=scores, training=training, cost={**trained.cost, "train_wall_seconds": train_wall},
-            prediction=prediction, started=started, git=git, run=config.run_info,
-            n_resamples=config.bootstrap_resamples, extra_data={"train_sentences": len(train), "limits": limits},
+            scores=scores, training=training, cost=cost, prediction=prediction, started=started, git=git,
+            run=config.run_info, n_resamples=config.bootstrap_resamples,
+            extra_data={"train_sentences": len(train), "limits": limits},
         ))
     return written
 
@@ -363,10 +383,10 @@ def score_and_write(
     """Score one split's predictions and write its result plus saved predictions; every system (trained
     here or external) goes through this, so all results have one shape."""
     from bench import env as envmod
-    from bench.scoring import score_split
+    from bench.scoring import score_split, train_sentences
 
     metrics, unit_counts = score_split(data.task, sentences, pred, n_resamples=n_resamples, seed=seed,
-                                       pred_spans=pred_spans)
+                                       pred_spans=pred_spans, train=train_sentences(data))
     rows = prediction_rows(sentences, pred, scores=scores, pred_spans=pred_spans)
     ppath = predictions_path(results_dir, data.task.name, system["name"], seed, split)
     pref = write_predictions(ppath, rows)
@@ -407,7 +427,31 @@ class SuiteOutcome:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    """(cell label, cause): an exception's message, or how the cell's process died."""
     written: list[Path] = field(default_factory=list)
+    log_tails: dict[str, str] = field(default_factory=dict)
+    """The last lines of a failed cell's own log."""
+    logs: dict[str, Path] = field(default_factory=dict)
+    """Where each cell's own log is (process executors)."""
+    retried: list[tuple[str, int, str]] = field(default_factory=list)
+    """(cell label, attempt that failed, cause) for every re-run."""
+    process: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The figures each cell's process measured itself (``cost.process`` of its results)."""
+    exit_usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """What the parent saw of each cell's process when it ended (``os.wait4``: peak RSS, CPU seconds)."""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """A planned cell that is not finished: what an executor needs to run it anywhere."""
+
+    cell: Cell
+    splits: tuple[str, ...]
+    config: RunConfig
+    key: dict[str, Any]
+    """The cell key the planner computed; a process that computes another one (other data, other
+    nerbench) refuses to run rather than write results every later run would redo."""
 
 
 def run_cells(
@@ -417,9 +461,12 @@ def run_cells(
     *,
     load: Callable[[str], TaskData] | None = None,
     progress: ProgressFn | None = None,
+    executor: Any = None,
 ) -> SuiteOutcome:
-    """Run ``cells`` in order. A failing cell is recorded and the rest still run."""
+    """Skip the finished cells of ``cells``, then run the others with ``executor`` (default: in this
+    process). A failing cell is recorded and the rest still run."""
     from bench.catalog import resolve_task
+    from bench.executors import InlineExecutor
 
     cache: dict[str, TaskData] = {}
 
@@ -430,18 +477,64 @@ def run_cells(
             )
         return cache[task]
 
+    executor = executor or InlineExecutor()
     out = SuiteOutcome()
-    for i, cell in enumerate(cells, 1):
-        if progress:
-            progress("cell", {"cell": cell.label, "index": i, "total": len(cells)})
+    jobs: list[tuple[CellJob, TaskData]] = []
+    for cell in cells:
         try:
             data = get(cell.task)
             if not config.force and is_finished(cell, data, config, suite.eval_splits):
                 out.skipped.append(cell.label)
                 continue
-            out.written.extend(run_cell(cell, data, config, splits=suite.eval_splits, progress=progress))
-            out.done.append(cell.label)
+            jobs.append((CellJob(cell, tuple(suite.eval_splits), config, cell_key(cell, data)), data))
         except NerbenchError as exc:
             log.error("%s failed: %s", cell.label, exc)
             out.failed.append((cell.label, str(exc)))
+    if progress:
+        progress("plan", {"total": len(jobs), "skipped": len(out.skipped), "failed": len(out.failed)})
+    executor.run(jobs, outcome=out, progress=progress)
     return out
+
+
+def write_result_files(results_dir: Path, files: dict[str, bytes]) -> list[Path]:
+    """Write a cell's result documents and saved predictions that came back as bytes from another
+    machine (``--executor ray``): each file atomically, the predictions before the results that name
+    them, every result validated first. Returns the result paths."""
+    from bench.results import PREDICTIONS_SUFFIX, atomic_write_bytes, validate
+
+    root = Path(results_dir)
+    checked: list[tuple[Path, bytes]] = []
+    for rel, blob in sorted(files.items(), key=lambda kv: (kv[0].endswith(".json"), kv[0])):
+        parts = Path(rel).parts
+        if Path(rel).is_absolute() or ".." in parts or len(parts) != 3 or not rel.endswith((".json", PREDICTIONS_SUFFIX)):
+            raise ResultError(f"refused a returned result file named {rel!r}: not <task>/<system>/<run id> file")
+        if rel.endswith(".json"):
+            try:
+                validate(json.loads(blob.decode("utf-8")), where=rel)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ResultError(f"{rel}: the returned result is not valid JSON: {exc}") from None
+        checked.append((root / rel, blob))
+    for path, blob in checked:
+        atomic_write_bytes(path, blob)
+    return [p for p, _ in checked if p.suffix == ".json"]
+
+
+LIBRARY_NOISE = (
+    ("transformers.tokenization_utils_base", "Token indices sequence length is longer than the specified maximum"),
+)
+"""Library warnings that are wrong about nerbench: long sentences are split into windows (and counted
+in the results' ``windows_split``), never run through the model past its maximum length."""
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        return not any(record.name == name and text.startswith(prefix) for name, prefix in LIBRARY_NOISE)
+
+
+def drop_library_noise() -> None:
+    """Silence :data:`LIBRARY_NOISE` at its loggers (idempotent)."""
+    for name in dict.fromkeys(n for n, _ in LIBRARY_NOISE):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropNoise) for f in logger.filters):
+            logger.addFilter(_DropNoise())

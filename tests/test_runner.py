@@ -329,7 +329,8 @@ def test_full_disk_at_the_write_fails_that_cell_only(setup: dict[str, Path], mon
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", no_space)
-    assert run(setup, "--seeds", "1") == 1  # the failed cell makes the run exit non-zero
+    # in this process, where the patch applies (tests/test_executors.py fails cells in their own processes)
+    assert run(setup, "--seeds", "1", "--executor", "inline") == 1  # the failed cell makes the run exit non-zero
     err = capsys.readouterr().err
     assert "failed tiny × crf-strong × seed 1" in err and "No space left on device" in err
     raw = setup["out"] / "raw" / "tiny"

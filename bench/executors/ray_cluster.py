@@ -1,0 +1,203 @@
+"""``--executor ray``: each cell a Ray task; results travel back to the driver.
+
+The driver (this process) has planned the suite and skipped finished cells before anything is
+submitted. Each task gets the cell's job and its task's data (one object in Ray's store per task, so
+workers need no copy of the data), starts the same child process as ``--executor local`` in a
+worker-local staging folder, and returns the result documents and saved predictions as bytes plus
+the cell's log. The driver validates and writes them atomically into its results dir: no shared
+filesystem is needed for results. Trained models stay on the worker that trained them, under the
+absolute ``--models-dir`` path (resolved on the driver).
+
+Resources come from the suite (``resources = { num_gpus = 1 }`` in a system's table); by default a
+transformer on ``cuda`` asks for one GPU and every other cell for one CPU slot (a transformer on CPUs
+for one per ``torch_threads``). A lost worker (killed,
+node gone) is retried by Ray up to :data:`WORKER_LOSS_RETRIES` times; a cell that fails on a healthy
+worker is re-run by the driver ``--retries`` times, as locally.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.errors import ConfigError, NerbenchError
+from bench.executors import cell_log_name, require_ray
+
+log = logging.getLogger(__name__)
+
+WORKER_LOSS_RETRIES = 3
+"""Ray's ``max_retries``: re-runs of a task whose worker died (Ray's own default)."""
+RETURNED_LOG_BYTES = 1 << 20
+"""At most this much of a cell's log (its end) comes back to the driver."""
+RAY_OPTIONS = ("num_cpus", "num_gpus", "memory")
+
+
+def cell_resources(cell: Any) -> dict[str, Any]:
+    """Ray task options for a cell: the system's ``resources`` table when the suite gives one, else one
+    GPU for a transformer on ``cuda``, and one CPU slot for everything else (a transformer on CPUs: one
+    per ``torch_threads`` it declares, so cells never oversubscribe a node's cores).
+
+    >>> from bench.runner import Cell
+    >>> from bench.spec import SystemSpec
+    >>> cell_resources(Cell("t", "bert", 1, SystemSpec("transformer", "bert-base-cased"), {"device": "cuda"}))
+    {'num_cpus': 1, 'num_gpus': 1}
+    >>> cell_resources(Cell("t", "minilm", 1, SystemSpec("transformer", "minilm-l6"), {"torch_threads": 2}))
+    {'num_cpus': 2}
+    >>> cell_resources(Cell("t", "crf", 1, SystemSpec("crf"), {"device": "cuda"}))
+    {'num_cpus': 1}
+    """
+    declared = dict(getattr(cell.spec, "resources", None) or {})
+    if not declared:
+        if cell.spec.kind != "transformer":
+            return {"num_cpus": 1}
+        if str(cell.params.get("device", "auto")).startswith("cuda"):
+            return {"num_cpus": 1, "num_gpus": 1}
+        return {"num_cpus": max(1, int(cell.params.get("torch_threads") or 1))}
+    options: dict[str, Any] = {}
+    for name, amount in declared.items():
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
+            raise ConfigError(f"system {cell.system}: resources.{name} must be a number >= 0, got {amount!r}")
+        if name in RAY_OPTIONS:
+            options[name] = amount
+        else:
+            options.setdefault("resources", {})[name] = amount  # a custom Ray resource, e.g. a GPU type
+    return options
+
+
+def run_on_worker(job: Any, data_blob: bytes) -> dict[str, Any]:
+    """The Ray task: one attempt at a cell in a child process on this worker; returns what the driver
+    needs (never raises for what happens in the child)."""
+    from bench.executors.local import run_child
+
+    staging = Path(tempfile.mkdtemp(prefix="nerbench-cell-"))
+    try:
+        raw = staging / "raw"
+        job = dataclasses.replace(job, config=dataclasses.replace(job.config, results_dir=raw))
+        log_path = staging / "cell.log"
+        run = run_child(job, data_blob, log_path=log_path, executor="ray", staging_dir=str(staging))
+        files = {}
+        if run.ok:
+            files = {p.relative_to(raw).as_posix(): p.read_bytes() for p in sorted(raw.rglob("*"))
+                     if p.is_file() and not p.name.startswith(".")}
+        with log_path.open("rb") as fh:
+            fh.seek(max(0, log_path.stat().st_size - RETURNED_LOG_BYTES))
+            cell_log = fh.read().decode("utf-8", errors="replace")
+        return {"run": dataclasses.asdict(run), "files": files, "log": cell_log, "node": socket.gethostname(),
+                "worker_pid": os.getpid()}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+class RayExecutor:
+    """Cells as Ray tasks on the cluster at ``address`` (``None``: ``$RAY_ADDRESS`` or a new local
+    instance); a Ray session already started in this process is used as it is."""
+
+    name = "ray"
+
+    def __init__(self, *, log_dir: Path | None = None, retries: int = 0, address: str | None = None) -> None:
+        self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="nerbench-cells-"))
+        self.retries = retries
+        self.address = address
+
+    def run(self, jobs: list[tuple[Any, Any]], *, outcome: Any, progress: Any = None) -> None:
+        if not jobs:
+            return
+        ray = require_ray()
+        started_here = not ray.is_initialized()
+        if started_here:
+            try:
+                # workers' output stays in their cells' logs; Ray's own records go through logging (the run
+                # log), not straight to the terminal past the live display
+                ray.init(address=self.address, log_to_driver=False, include_dashboard=False,
+                         configure_logging=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise ConfigError(f"could not connect to Ray at {self.address or 'a new local instance'}: {exc}") from None
+        try:
+            self._run(ray, jobs, outcome=outcome, progress=progress)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _run(self, ray: Any, jobs: list[tuple[Any, Any]], *, outcome: Any, progress: Any) -> None:
+        from bench.executors.local import ChildRun, log_tail, record_attempt, task_payload
+        from bench.runner import write_result_files
+
+        remote = ray.remote(run_on_worker)
+        results_dir = Path(jobs[0][0].config.results_dir)
+        models_dir = Path(jobs[0][0].config.models_dir).expanduser().resolve()
+        blobs: dict[str, Any] = {}
+        pending: dict[Any, tuple[Any, int]] = {}
+        total = len(jobs)
+
+        def submit(job: Any, data: Any, attempt: int) -> None:
+            if job.cell.task not in blobs:
+                blobs[job.cell.task] = ray.put(task_payload(data))
+            options = {**cell_resources(job.cell), "max_retries": WORKER_LOSS_RETRIES, "retry_exceptions": False,
+                       "name": f"nerbench {job.cell.task}/{job.cell.system}/seed{job.cell.seed}"}
+            ref = remote.options(**options).remote(job, blobs[job.cell.task])
+            pending[ref] = ((job, data), attempt)
+
+        for job, data in jobs:
+            job = dataclasses.replace(job, config=dataclasses.replace(job.config, models_dir=models_dir))
+            submit(job, data, 1)
+        finished = 0
+        if progress:
+            progress("running", {"done": 0, "total": total, "pending": total})
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                (job, data), attempt = pending.pop(ready[0])
+                label = job.cell.label
+                log_path = self.log_dir / cell_log_name(job.cell)
+                outcome.logs[label] = log_path
+                try:
+                    reply = ray.get(ready[0])
+                    run = ChildRun(**reply["run"])
+                    where = f"on {reply['node']} (worker pid {reply['worker_pid']})"
+                except ray.exceptions.RayError as exc:
+                    reply = {"log": "", "files": {}}
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    run = ChildRun(ok=False, cause=f"Ray: {type(exc).__name__}: {first}")
+                    where = "on a lost worker"
+                _append_log(log_path, label, attempt, where, reply.get("log", ""))
+                written = None
+                if run.ok:
+                    try:
+                        written = write_result_files(results_dir, reply["files"])
+                    except NerbenchError as exc:
+                        run = dataclasses.replace(run, ok=False, cause=str(exc))
+                    else:
+                        log.info("%s: done %s; its model stays there under %s", label, where,
+                                 models_dir / job.cell.task / job.cell.system / f"seed{job.cell.seed}")
+                if not run.ok and not run.log_tail:
+                    run.log_tail = log_tail(reply.get("log", ""))
+                if record_attempt(outcome, label, run, attempt=attempt, retries=self.retries, progress=progress,
+                                  written=written):
+                    finished += 1
+                    if progress:
+                        progress("cell_done", {"cell": label, "done": finished, "total": total})
+                        progress("running", {"done": finished, "total": total, "pending": len(pending)})
+                else:
+                    submit(job, data, attempt + 1)
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref, force=True)  # the worker dies; its child sees its stdin close and stops
+            raise
+        outcome.notes.append(
+            f"trained models stay on the Ray workers that trained them, under {models_dir} "
+            "(which node trained each cell is in the run log)"
+        )
+
+
+def _append_log(path: Path, label: str, attempt: int, where: str, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(f"===== {label}: attempt {attempt}, Ray task {where} =====\n{text}")
+        if text and not text.endswith("\n"):
+            fh.write("\n")
