@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -254,6 +255,18 @@ def _limit(sentences: list, n: Any) -> list:
     return sentences[: int(n)] if n else sentences
 
 
+STOP = threading.Event()
+"""Set when this process has been asked to stop (a cell's process on Ctrl-C or when its parent is
+gone). :func:`run_cell` checks it between phases, because a library may swallow the
+KeyboardInterrupt: the CRF trains in C, and pycrfsuite ignores exceptions raised in its callback."""
+
+
+def check_stop() -> None:
+    """Raise KeyboardInterrupt when :data:`STOP` is set: nothing is predicted or written after a stop."""
+    if STOP.is_set():
+        raise KeyboardInterrupt("stop requested")
+
+
 ProgressFn = Callable[[str, dict[str, Any]], None]
 MeasureFn = Callable[[], dict[str, Any]]
 """Returns the ``cost.process`` block of the process the cell runs in (see :func:`bench.gpu.process_cost`)."""
@@ -288,6 +301,7 @@ def run_cell(
         device=params.get("device", config.device), progress=progress,
     )
     train_wall = time.perf_counter() - t0
+    check_stop()
     if int(os.environ.get("RANK", "0")) != 0:
         return []  # under torchrun only rank 0 predicts and writes
     key = cell_key(cell, data)
@@ -310,6 +324,7 @@ def run_cell(
         t1 = time.perf_counter()
         pred, pred_stats, scores = trained.predict(sents)
         predict_seconds = time.perf_counter() - t1
+        check_stop()
         n_tokens = sum(len(s.tokens) for s in sents)
         prediction = {
             **pred_stats,
@@ -326,6 +341,7 @@ def run_cell(
         cost["peak_rss_scope"] = "shared process: may include what earlier cells left in it"
     written = []
     for split, sents, pred, scores, prediction in predicted:
+        check_stop()
         written.append(score_and_write(
             data, split, sents, pred, system=system, key=key, seed=cell.seed, results_dir=config.results_dir,
             scores=scores, training=training, cost=cost, prediction=prediction, started=started, git=git,

@@ -200,8 +200,15 @@ class SystemSpec:
     model: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    resources: dict[str, Any] = field(default_factory=dict)
+    """What one cell asks Ray for under ``--executor ray``: num_cpus, num_gpus, memory (bytes) or custom
+    resource names. Default: one GPU for a transformer on cuda, else one CPU slot (a CPU transformer: one
+    per torch_threads)."""
 
     def __post_init__(self) -> None:
+        for name, value in self.resources.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"resources.{name} must be a number >= 0, got {value!r}")
         if self.kind not in ("crf", "transformer"):
             raise ValueError(f"system kind must be 'crf' or 'transformer', got {self.kind!r}")
         if self.kind == "transformer" and not self.model:

@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -328,6 +329,8 @@ def test_killed_ray_worker_is_retried_and_finishes_once(ray_local: Any, slow_set
     exactly once, and no partial file reaches the results dir."""
     import psutil
 
+    staging = Path(tempfile.gettempdir())
+    before = set(staging.glob("nerbench-cell-*"))
     rc: list[int] = []
     runner = threading.Thread(target=lambda: rc.append(main(cli(slow_setup, "--executor", "ray"))))
     runner.start()
@@ -349,8 +352,22 @@ def test_killed_ray_worker_is_retried_and_finishes_once(ray_local: Any, slow_set
     assert_each_split_once(slow_setup["out"] / "raw", cells=2)
     log_text = "".join(p.read_text() for p in (slow_setup["out"] / "run").glob("*.log"))
     assert f"(worker pid {killed_pid})" not in log_text  # no result came from the killed worker
-    # the killed worker's cell process saw its stdin close and stopped
+    # the killed worker's cell process saw its stdin close, stopped without finishing the cell (its CRF
+    # swallows the interrupt, the runner's stop checks do not) and removed its worker-local staging folder
     wait_for(lambda: not orphan.is_running() or orphan.status() == "zombie", timeout=60, what="the orphan to stop")
+    assert set(staging.glob("nerbench-cell-*")) == before
+
+
+def test_ray_cell_asking_for_more_than_the_machine_has_fails_at_once(ray_local: Any, setup_tiny: dict[str, Path],
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A CPU transformer with 3 torch threads asks for 3 CPU slots; this 2-CPU instance will never have
+    them: the cell fails at once with what it asks (instead of waiting forever), the CRF runs."""
+    setup_tiny["suite"].write_text(MIXED_SUITE.replace("torch_threads = 1", "torch_threads = 3"))
+    t0 = time.perf_counter()
+    assert main(cli(setup_tiny, "--executor", "ray", "--system", "crf", "--system", "minilm-l6")) == 1
+    err = capsys.readouterr().err
+    assert "failed tiny × minilm-l6 × seed 1: asks Ray for {'CPU': 3}, more than any node has" in err
+    assert "done 1, already finished 0, failed 1" in err and time.perf_counter() - t0 < 120
 
 
 def test_ray_driver_writes_returned_files_atomically_and_refuses_odd_names(tmp_path: Path) -> None:

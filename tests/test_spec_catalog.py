@@ -300,3 +300,16 @@ def test_a_shipped_task_file_passed_again_is_one_definition(tmp_path: Path, monk
     copy.write_bytes(own.read_bytes())
     with pytest.raises(ConfigError, match=f"task 'conll2003' is defined twice: {own} and {copy}"):
         load_catalog([copy])
+
+
+def test_suite_resources_are_read_and_checked(tmp_path: Path) -> None:
+    from bench.spec import load_suite_file
+
+    body = 'name = "r"\ntasks = ["wnut17"]\nsystems = ["crf"]\nseeds = [1]\n[system.crf]\nkind = "crf"\n'
+    ok = tmp_path / "ok.toml"
+    ok.write_text(body + "resources = { num_cpus = 1, num_gpus = 0.5 }\n")
+    assert load_suite_file(ok).system["crf"].resources == {"num_cpus": 1, "num_gpus": 0.5}
+    bad = tmp_path / "bad.toml"
+    bad.write_text(body + 'resources = { num_cpus = "one" }\n')
+    with pytest.raises(Exception, match=r"bad.toml: resources.num_cpus must be a number >= 0, got 'one'"):
+        load_suite_file(bad)

@@ -14,11 +14,13 @@ nothing needs it.
 
 from __future__ import annotations
 
+import _thread
 import faulthandler
 import json
 import logging
 import os
 import pickle
+import shutil
 import signal
 import struct
 import sys
@@ -76,17 +78,27 @@ def _read_exact(fd: int, n: int) -> bytes:
     return bytes(buf)
 
 
-def _watch_parent(fd: int, grace_s: float, gone: threading.Event) -> None:
+def _watch_parent(fd: int, grace_s: float, gone: threading.Event, staging_dir: str | None) -> None:
     while os.read(fd, 1 << 16):
         pass
+    from bench.runner import STOP
+
     gone.set()
     print("the parent process is gone: stopping this cell", file=sys.stderr, flush=True)
-    os.kill(os.getpid(), signal.SIGINT)
+    STOP.set()  # sticky, in case the interrupt is swallowed (see bench.runner.STOP)
+    _thread.interrupt_main(signal.SIGINT)
     time.sleep(grace_s)
+    print(f"still running {grace_s:.0f} s later: exiting", file=sys.stderr, flush=True)
+    if staging_dir:
+        shutil.rmtree(staging_dir, ignore_errors=True)
     os._exit(137)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    """SIGINT/SIGTERM: a sticky stop (see :data:`bench.runner.STOP`), then the usual KeyboardInterrupt."""
+    from bench.runner import STOP
+
+    STOP.set()
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -122,6 +134,9 @@ def main(argv: list[str]) -> int:
 
     events = Events(int(argv[0]))
     os.set_inheritable(events.fd, False)
+    # a Ray worker blocks SIGINT, and a started process inherits the mask: the parent's SIGINT must arrive
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     faulthandler.enable()  # a segfault leaves its Python stack in the cell log
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -141,7 +156,7 @@ def main(argv: list[str]) -> int:
         job_started_at = time.time()
         job = pickle.loads(_read_exact(stdin, head_len))
         blob = _read_exact(stdin, data_len)
-        threading.Thread(target=_watch_parent, args=(stdin, STOP_GRACE_S, gone), daemon=True).start()
+        threading.Thread(target=_watch_parent, args=(stdin, STOP_GRACE_S, gone, meta.staging_dir), daemon=True).start()
         log.info("%s: process %d, attempt %d, %s executor (imports took %.1f s)", job.cell.label, os.getpid(),
                  meta.attempt, meta.executor, import_seconds)
         data = pickle.loads(blob)
@@ -169,8 +184,6 @@ def main(argv: list[str]) -> int:
         log.warning("interrupted")
         events.send("failed", cause="interrupted" + (" (its parent process is gone)" if gone.is_set() else ""))
         if gone.is_set() and meta is not None and meta.staging_dir:
-            import shutil
-
             shutil.rmtree(meta.staging_dir, ignore_errors=True)
         return 130
     except NerbenchError as exc:

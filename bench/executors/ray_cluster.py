@@ -70,6 +70,29 @@ def cell_resources(cell: Any) -> dict[str, Any]:
     return options
 
 
+def ray_demand(options: dict[str, Any]) -> dict[str, float]:
+    """Task options as the resource amounts Ray compares with a node's (``CPU``, ``GPU``, ...).
+
+    >>> ray_demand({"num_cpus": 2, "num_gpus": 1, "resources": {"A100": 1}})
+    {'CPU': 2, 'GPU': 1, 'A100': 1}
+    """
+    names = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
+    demand = {names[k]: v for k, v in options.items() if k in names and v}
+    demand.update({k: v for k, v in (options.get("resources") or {}).items() if v})
+    return demand
+
+
+def fits_a_node(demand: dict[str, float], nodes: list[dict[str, float]]) -> bool:
+    """Whether one of ``nodes`` (their total resources) can ever run a task that needs ``demand``.
+
+    >>> fits_a_node({"CPU": 2}, [{"CPU": 1.0}, {"CPU": 4.0, "GPU": 1.0}])
+    True
+    >>> fits_a_node({"CPU": 1, "GPU": 1}, [{"CPU": 8.0}])
+    False
+    """
+    return any(all(node.get(name, 0) >= amount for name, amount in demand.items()) for node in nodes)
+
+
 def run_on_worker(job: Any, data_blob: bytes) -> dict[str, Any]:
     """The Ray task: one attempt at a cell in a child process on this worker; returns what the driver
     needs (never raises for what happens in the child)."""
@@ -107,7 +130,7 @@ class RayExecutor:
 
     def run(self, jobs: list[tuple[Any, Any]], *, outcome: Any, progress: Any = None) -> None:
         if not jobs:
-            return
+            return  # everything finished: no Ray needed
         ray = require_ray()
         started_here = not ray.is_initialized()
         if started_here:
@@ -119,15 +142,45 @@ class RayExecutor:
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ConfigError(f"could not connect to Ray at {self.address or 'a new local instance'}: {exc}") from None
         try:
-            self._run(ray, jobs, outcome=outcome, progress=progress)
+            feasible = self._refuse_infeasible(ray, jobs, outcome=outcome, strict=started_here or _only_this_node(ray))
+            if progress and len(feasible) != len(jobs):
+                progress("plan", {"total": len(feasible), "skipped": 0, "failed": len(jobs) - len(feasible)})
+            self._run(ray, feasible, outcome=outcome, progress=progress)
         finally:
             if started_here:
                 ray.shutdown()
+
+    @staticmethod
+    def _refuse_infeasible(ray: Any, jobs: list[tuple[Any, Any]], *, outcome: Any, strict: bool) -> list[tuple[Any, Any]]:
+        """Cells that ask for more than any node has would wait forever. On a Ray instance of this machine
+        alone (e.g. the one started for this run) nothing will add nodes: such cells fail at once, with
+        what they ask and what there is. On a cluster an autoscaler may add nodes: only a warning."""
+        nodes = [{k: float(v) for k, v in n.get("Resources", {}).items()} for n in ray.nodes() if n.get("Alive")]
+        kept = []
+        for job, data in jobs:
+            demand = ray_demand(cell_resources(job.cell))
+            if fits_a_node(demand, nodes):
+                kept.append((job, data))
+                continue
+            largest = max(nodes, key=lambda n: (n.get("GPU", 0), n.get("CPU", 0)), default={})
+            have = {k: largest.get(k, 0) for k in ("CPU", "GPU")}
+            why = (f"asks Ray for {demand}, more than any node has (largest: {have}); give the system a smaller "
+                   "`resources` table or fewer torch_threads, or start Ray with more")
+            if strict:
+                log.error("%s failed: %s", job.cell.label, why)
+                outcome.failed.append((job.cell.label, why))
+            else:
+                log.warning("%s %s; it waits until the cluster has such a node (an autoscaler may add one)",
+                            job.cell.label, why)
+                kept.append((job, data))
+        return kept
 
     def _run(self, ray: Any, jobs: list[tuple[Any, Any]], *, outcome: Any, progress: Any) -> None:
         from bench.executors.local import ChildRun, log_tail, record_attempt, task_payload
         from bench.runner import write_result_files
 
+        if not jobs:
+            return
         remote = ray.remote(run_on_worker)
         results_dir = Path(jobs[0][0].config.results_dir)
         models_dir = Path(jobs[0][0].config.models_dir).expanduser().resolve()
@@ -193,6 +246,15 @@ class RayExecutor:
             f"trained models stay on the Ray workers that trained them, under {models_dir} "
             "(which node trained each cell is in the run log)"
         )
+
+
+def _only_this_node(ray: Any) -> bool:
+    """Whether the Ray cluster is this machine's node and nothing else."""
+    try:
+        alive = [n for n in ray.nodes() if n.get("Alive")]
+        return len(alive) == 1 and alive[0].get("NodeID") == ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - an older Ray without these fields: be lenient
+        return False
 
 
 def _append_log(path: Path, label: str, attempt: int, where: str, text: str) -> None:
