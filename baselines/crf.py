@@ -44,6 +44,7 @@ from typing import Any
 import pycrfsuite
 import sklearn_crfsuite
 
+from bench.data.schemes import tags_to_spans
 from bench.data.types import Sentence
 from bench.errors import ConfigError, NerbenchError
 from bench.metrics import strict_f1
@@ -203,7 +204,7 @@ class Gazetteer:
         counts: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
         word_types: dict[str, set[str]] = defaultdict(set)
         for s in sentences:
-            for etype, start, end in _entities(s.tags):
+            for etype, start, end in tags_to_spans(s.tags):
                 name = tuple(t.lower() for t in s.tokens[start:end])
                 for w in name:
                     word_types[w].add(etype)
@@ -332,20 +333,6 @@ def jackknife_resources(
         others = [*train[: bounds[k]], *train[bounds[k + 1] :]]
         res = build_resources(others, groups=g)
         out.extend([res] * (bounds[k + 1] - bounds[k]))
-    return out
-
-
-def _entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """``(type, start, end)`` of IOB2 chunks; a stray ``I-`` starts a chunk (as seqeval lenient does)."""
-    out: list[tuple[str, int, int]] = []
-    start, etype = -1, ""
-    for i, tag in enumerate([*tags, "O"]):
-        prefix, _, t = tag.partition("-")
-        if start >= 0 and (prefix != "I" or t != etype):
-            out.append((etype, start, i))
-            start = -1
-        if prefix == "B" or (prefix == "I" and start < 0):
-            start, etype = i, t
     return out
 
 

@@ -613,10 +613,10 @@ def load_trained(
     refuse_unfinished(path)
     if not (path / "config.json").is_file():
         raise ConfigError(f"{path}: not a trained model directory (no config.json)")
-    _read_json(path / "config.json", what="the model configuration")
+    read_json_object(path / "config.json", what="the model configuration")
     info: dict[str, Any] = {}
     if (path / MODEL_INFO_FILE).is_file():
-        info = _read_json(path / MODEL_INFO_FILE, what="the nerbench model description")
+        info = read_json_object(path / MODEL_INFO_FILE, what="the nerbench model description")
     check_weights(path)
     cfg = info.get("config", {})
     if not isinstance(cfg, dict):
@@ -654,18 +654,23 @@ def load_trained(
     return LoadedModel(model, tokenizer, labels, max_length, int(cfg.get("stride", 128)), dev, prec, decode)
 
 
-def _read_json(path: Path, *, what: str) -> dict[str, Any]:
-    """A JSON object from a model folder, or a :class:`ConfigError` saying what is wrong with it."""
+def read_json_object(path: Path, *, what: str = "") -> dict[str, Any]:
+    """A JSON object from a model folder, or a :class:`ConfigError` saying what is wrong with it.
+
+    ``what`` names the file's role in the message ("the model configuration is not valid JSON");
+    without it the path alone says which file.
+    """
+    subject = f"{what} " if what else ""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: {what} is not UTF-8 text (byte offset {exc.start})") from None
+        raise ConfigError(f"{path}: {subject}{'is ' if what else ''}not UTF-8 text (byte offset {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}:{exc.lineno}: {what} is not valid JSON: {exc.msg}") from None
+        raise ConfigError(f"{path}:{exc.lineno}: {subject}{'is ' if what else ''}not valid JSON: {exc.msg}") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
+        raise ConfigError(f"{path}: cannot read {what or 'it'}: {exc.strerror}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: {what} must be a JSON object, got {type(data).__name__}")
+        raise ConfigError(f"{path}: {subject}must be a JSON object, got {type(data).__name__}")
     return data
 
 
@@ -682,7 +687,7 @@ def check_weights(path: Path) -> None:
     """
     files = [path / n for n in WEIGHT_FILES if (path / n).is_file()]
     if (path / SAFETENSORS_INDEX).is_file():
-        index = _read_json(path / SAFETENSORS_INDEX, what="the weight index")
+        index = read_json_object(path / SAFETENSORS_INDEX, what="the weight index")
         shards = sorted(set((index.get("weight_map") or {}).values()))
         missing = [s for s in shards if not (path / s).is_file()]
         if missing:

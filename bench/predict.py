@@ -28,7 +28,7 @@ from bench.data.brat import tokenize
 from bench.data.conll import DOCSTART, split_columns
 from bench.data.schemes import tags_to_spans
 from bench.errors import ConfigError, NerbenchError
-from bench.finetune import MODEL_INFO_FILE, refuse_unfinished
+from bench.finetune import MODEL_INFO_FILE, read_json_object, refuse_unfinished
 
 log = logging.getLogger(__name__)
 
@@ -290,14 +290,7 @@ def load_predictor(
 
         CrfModel.load(path)  # no nerbench_model.json: says whether this is an unfinished CRF save
         raise ConfigError(f"{path}: no {MODEL_INFO_FILE} and no config.json: not a model saved by nerbench")
-    try:
-        info = json.loads(info_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{info_file}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{info_file}: not UTF-8 text (byte offset {exc.start})") from None
-    if not isinstance(info, dict):
-        raise ConfigError(f"{info_file}: must be a JSON object, got {type(info).__name__}")
+    info = read_json_object(info_file)
     kind = info.get("kind")
     if not info.get("labels"):
         raise ConfigError(f"{info_file}: the model directory has no labels (expected a 'labels' list)")

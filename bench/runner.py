@@ -203,7 +203,7 @@ def run_info(*, argv: list[str], suite: SuiteSpec | None, suite_file: Path | Non
     from bench import __version__
 
     return {
-        "command": "nerbench " + " ".join(_portable_arg(a, data_dir) for a in argv),
+        "command": "nerbench " + " ".join(portable_arg(a, data_dir) for a in argv),
         "suite": suite.name if suite else None,
         "suite_sha256": file_sha256(suite_file) if suite_file else None,
         "shard": shard,
@@ -211,7 +211,7 @@ def run_info(*, argv: list[str], suite: SuiteSpec | None, suite_file: Path | Non
     }
 
 
-def _portable_arg(arg: str, data_dir: str | Path | None) -> str:
+def portable_arg(arg: str, data_dir: str | Path | None) -> str:
     """A command-line argument without this machine's absolute paths (``--x=/abs`` forms too)."""
     import shlex
 

@@ -17,7 +17,7 @@ SCORER_VERSION = 3
 length, type confusion); the other metrics are unchanged, so ``nerbench rescore`` brings v2 results up."""
 
 SYSTEM_VERSIONS: dict[str, int] = {
-    "crf": 2,  # 2: one shared chunker, saved predictions with marginals
+    "crf": 2,  # 2: saved predictions with per-word marginals
     "transformer": 2,  # 2: constrained Viterbi decoding by default, saved predictions with scores
     "external": 1,
 }

@@ -43,6 +43,7 @@ from bench.finetune import (  # noqa: E402
     strict_f1,
 )
 from bench.models import load_for_training, resolve_model  # noqa: E402
+from bench.runner import portable_arg  # noqa: E402
 
 log = logging.getLogger("trainer_vs_nerbench")
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -193,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     evals = {"dev": dev, "test": test}
     report: dict[str, Any] = {
         "setup": {
-            **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            # paths as a user would type them here: the data dir as $NERBENCH_DATA_DIR, never this machine's
+            **{k: (portable_arg(str(v), args.data_dir) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "train_sentences_used": len(train),
             "dev_sentences": len(dev),
             "test_sentences": len(test),
