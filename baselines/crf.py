@@ -15,10 +15,11 @@ Three layers, each usable alone:
   ``nerbench_model.json`` saying ``"kind": "crf"``, so ``nerbench predict --model DIR`` can tell what
   it holds; :meth:`CrfModel.load` reads it back.
 
-About sklearn-crfsuite's ``'CRF' object has no attribute 'keep_tempfiles'`` (upstream issue 60):
-0.5.0 stores the attribute, so ``repr``/``get_params``/``clone`` work with scikit-learn 1.9; older
-releases do not. :func:`make_crf` sets it when missing, and this module never relies on
-scikit-learn's estimator machinery otherwise. Model files are written into a private temporary
+Training drives python-crfsuite's ``Trainer`` with exactly the parameters ``sklearn_crfsuite.CRF.fit``
+passes it (the model file is byte-identical, tested), so a CRF cell does not import scikit-learn
+(about 1.5 s per cell process). :func:`make_crf` still builds the scikit-learn estimator for users
+who want ``GridSearchCV``: sklearn-crfsuite's ``'CRF' object has no attribute 'keep_tempfiles'``
+(upstream issue 60) is fixed there — 0.5.0 stores the attribute, older releases do not. Model files are written into a private temporary
 directory that is always removed; the trained model lives in memory (``Tagger.open_inmemory``), so
 no ``model*.crfsuite`` file is ever left in the system temp folder.
 """
@@ -42,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import pycrfsuite
-import sklearn_crfsuite
 
 from bench.data.schemes import tags_to_spans
 from bench.data.types import Sentence
@@ -597,12 +597,14 @@ def peak_rss_bytes() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
-def make_crf(**params: Any) -> sklearn_crfsuite.CRF:
+def make_crf(**params: Any) -> Any:
     """A ``sklearn_crfsuite.CRF`` that survives ``repr``/``get_params``/``clone`` on any release.
 
     sklearn-crfsuite < 0.5 takes ``keep_tempfiles`` in ``__init__`` but never stores it, and
     scikit-learn's ``get_params`` then raises ``AttributeError`` (upstream issue 60).
     """
+    import sklearn_crfsuite  # scikit-learn costs about 1.5 s to import; training never needs it
+
     crf = sklearn_crfsuite.CRF(**params)
     for name in ("keep_tempfiles", "model_filename", "trainer_cls"):
         if not hasattr(crf, name):
@@ -681,21 +683,26 @@ def _fit(prep: _Prepared, config: CrfConfig) -> tuple[bytes, int, int]:
     """Train; returns ``(model bytes, iterations, active features)``. Leaves no file behind."""
     with tempfile.TemporaryDirectory(prefix="nerbench-crf-") as tmp:
         path = Path(tmp) / MODEL_FILE
-        crf = make_crf(
+        # The parameters sklearn_crfsuite.CRF(...).fit(X, y) gives the trainer (its None-valued
+        # options are left out there too): the same model file, without importing scikit-learn.
+        trainer = _LoggingTrainer(
             algorithm="lbfgs",
-            c1=config.c1,
-            c2=config.c2,
-            max_iterations=config.max_iterations,
-            all_possible_transitions=config.all_possible_transitions,
-            min_freq=config.min_freq,
-            model_filename=str(path),
-            trainer_cls=_LoggingTrainer,
+            params={
+                "feature.minfreq": config.min_freq,
+                "feature.possible_transitions": config.all_possible_transitions,
+                "c1": config.c1,
+                "c2": config.c2,
+                "max_iterations": config.max_iterations,
+            },
+            verbose=False,
         )
-        crf.fit(prep.X, prep.y)
-        iterations = crf.training_log_.iterations if crf.training_log_ is not None else []
+        for xseq, yseq in zip(prep.X, prep.y, strict=True):
+            trainer.append(xseq, yseq)
+        trainer.train(str(path), holdout=-1)
+        iterations = trainer.logparser.iterations
         active = int(iterations[-1].get("active_features", 0)) if iterations else 0
         data = path.read_bytes()
-        del crf
+        del trainer
     return data, len(iterations), active
 
 

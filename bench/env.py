@@ -55,17 +55,16 @@ def cpu_name() -> str:
 def environment(*, gpu: dict[str, Any] | None = None, git: dict[str, Any] | None = None) -> dict[str, Any]:
     """The environment block of a result; ``gpu`` comes from the sampler that measured the run and
     ``git`` from when the run started (the checkout may move while a long run goes on)."""
+    # Only a process that used torch describes it: importing torch costs a CRF cell's process about
+    # 1.5 s for nothing (its version is in "packages" either way).
     torch_info: dict[str, Any] = {}
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch_info = {
             "cuda_available": torch.cuda.is_available(),
             "cuda_version": torch.version.cuda,
             "num_threads": torch.get_num_threads(),
         }
-    except ImportError:
-        pass
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -72,6 +72,27 @@ ProgressFn = Callable[[int, int, int, float], None]
 # --------------------------------------------------------------------------- configuration
 
 
+DEFAULT_MAX_BATCH_TOKENS = 8192
+"""Padded positions per forward pass (see :attr:`FinetuneConfig.max_batch_tokens` and :func:`batch_cost`):
+32 windows of up to 128 sub-tokens, 16 of 181, 4 of 512. Measured on MiniLM-L6 (CPU, batch 32, a
+1500-word sentence among CoNLL ones): 6.3 GB peak RSS when counting plain positions (16 windows of
+512 in one pass), 2.2 GB with 4 of them, 1.4 GB with one; benchmarks/long_sentence_memory.py."""
+
+ATTENTION_WIDTH = 128
+"""Window width from which attention, not the hidden states, dominates a position's activation memory."""
+
+
+def batch_cost(count: int, width: int) -> int:
+    """What ``count`` windows padded to ``width`` weigh against ``max_batch_tokens``: their padded
+    positions, each counted ``width / ATTENTION_WIDTH`` times once the width passes it, because the
+    attention maps saved for the backward pass grow with the square of the width.
+
+    >>> batch_cost(32, 40), batch_cost(4, 512), batch_cost(5, 512)
+    (1280, 8192, 10240)
+    """
+    return count * width * width // ATTENTION_WIDTH if width > ATTENTION_WIDTH else count * width
+
+
 @dataclass(frozen=True)
 class FinetuneConfig:
     """Training recipe and runtime settings. Defaults are the classic BERT NER recipe."""
@@ -95,6 +116,12 @@ class FinetuneConfig:
     deterministic: bool = False
     grad_accumulation: int = 1
     max_grad_norm: float = 1.0
+    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
+    """Padded positions (windows x the longest window, :func:`batch_cost`) one forward pass may hold. A batch over it is
+    run as several micro-batches whose gradients add up to the batch's (each loss weighted by its
+    share of the batch's labelled words), so the recipe is unchanged and memory stays bounded when a
+    corpus has a huge "sentence" (a missing sentence break gives full 512-sub-token windows batched
+    at full batch size). Prediction batches respect it too. 0 = no limit."""
     group_by_length: bool = True
     mega_batch_factor: int = 50
     """Length grouping sorts windows inside random chunks of ``mega_batch_factor * batch_size``."""
@@ -117,6 +144,8 @@ class FinetuneConfig:
         for name in ("epochs", "batch_size", "eval_batch_size", "grad_accumulation", "mega_batch_factor"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_batch_tokens < 0:
+            problems.append(f"max_batch_tokens must be >= 0 (0 = no limit), got {self.max_batch_tokens}")
         if self.learning_rate <= 0:
             problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0 <= self.warmup_ratio < 1:
@@ -335,6 +364,47 @@ def shard_batches(batches: Sequence[list[int]], *, rank: int, world_size: int) -
     n = math.ceil(len(batches) / world_size) * world_size
     padded = list(batches) + [batches[k % len(batches)] for k in range(n - len(batches))]
     return padded[rank::world_size]
+
+
+def split_by_tokens(idx: Sequence[int], lengths: Sequence[int], *, max_tokens: int) -> list[list[int]]:
+    """``idx`` as micro-batches of at most ``max_tokens`` each (:func:`batch_cost`), longest first; a
+    window over the budget alone is a micro-batch of its own. ``max_tokens`` 0: one batch.
+
+    >>> split_by_tokens([0, 1, 2, 3], [10, 100, 20, 90], max_tokens=200)
+    [[1, 3], [2, 0]]
+    >>> split_by_tokens([0, 1], [10, 12], max_tokens=1000)
+    [[0, 1]]
+    """
+    if not idx:
+        return []
+    if max_tokens <= 0 or batch_cost(len(idx), max(lengths[i] for i in idx)) <= max_tokens:
+        return [list(idx)]
+    out: list[list[int]] = []
+    for i in sorted(idx, key=lambda i: -lengths[i]):
+        if out and batch_cost(len(out[-1]) + 1, lengths[out[-1][0]]) <= max_tokens:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
+def budget_batches(lengths_ascending: Sequence[int], *, batch_size: int, max_tokens: int) -> list[range]:
+    """Consecutive ranges over length-sorted windows: at most ``batch_size`` windows and (unless
+    ``max_tokens`` is 0) at most ``max_tokens`` each (:func:`batch_cost`).
+
+    >>> budget_batches([3, 4, 300, 400], batch_size=3, max_tokens=600)
+    [range(0, 2), range(2, 3), range(3, 4)]
+    """
+    out: list[range] = []
+    start = 0
+    for k, n in enumerate(lengths_ascending):
+        count = k - start + 1
+        if k > start and (count > batch_size or (max_tokens > 0 and batch_cost(count, n) > max_tokens)):
+            out.append(range(start, k))
+            start = k
+    if start < len(lengths_ascending):
+        out.append(range(start, len(lengths_ascending)))
+    return out
 
 
 def collate(
@@ -728,10 +798,12 @@ def _log_probs_encoded(
     batch_size: int,
     device: Any,
     precision: str,
+    max_tokens: int = 0,
 ) -> list[np.ndarray]:
     """Word-level label log-probabilities per sentence (float32, words x labels).
 
-    Windows are sorted by length and batched; a word's row is the log-softmax of the logits at its
+    Windows are sorted by length and batched (``batch_size`` windows, at most ``max_tokens`` padded
+    positions unless 0); a word's row is the log-softmax of the logits at its
     first sub-token in the window that owns it. A word without sub-tokens is always ``O``: its row
     is log 1 for ``O`` and -inf elsewhere (uniform when there is no ``O`` label).
     """
@@ -753,8 +825,8 @@ def _log_probs_encoded(
     items.sort(key=lambda t: t[0])
     model.eval()
     with torch.inference_mode():
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
+        for span in budget_batches([n for n, _, _ in items], batch_size=batch_size, max_tokens=max_tokens):
+            chunk = items[span.start : span.stop]
             batch = collate([w.input_ids for _, _, w in chunk], None, pad_id=pad_id, device=device)
             with _autocast(device, precision):
                 logits = model(**batch).logits
@@ -784,6 +856,7 @@ def word_log_probs(
     *,
     batch_size: int = 64,
     device: str = "auto",
+    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
 ) -> tuple[list[np.ndarray], dict[str, Any]]:
     """Word-level label log-probabilities (one float32 words x labels array per sentence, input
     order, columns in ``loaded.labels`` order) and forward-pass stats.
@@ -806,6 +879,7 @@ def word_log_probs(
         batch_size=batch_size,
         device=dev,
         precision=loaded.precision,
+        max_tokens=max_batch_tokens,
     )
     seconds = time.perf_counter() - t0
     stats: dict[str, Any] = {
@@ -815,6 +889,7 @@ def word_log_probs(
         "device": str(dev),
         "precision": loaded.precision,
         "batch_size": batch_size,
+        "max_batch_tokens": max_batch_tokens,
     }
     return log_probs, stats
 
@@ -826,6 +901,7 @@ def predict_words(
     batch_size: int = 64,
     device: str = "auto",
     decode: str | None = None,
+    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
 ) -> tuple[list[list[str]], dict[str, Any], list[list[float]]]:
     """IOB2 tags for every word of every sentence (input order), prediction stats, and per word the
     model's probability of the chosen tag (softmax at the word's first sub-token).
@@ -837,7 +913,8 @@ def predict_words(
     loaded = _as_loaded(model_dir_or_loaded, device)
     decode = check_decode(decode or loaded.decode)
     t0 = time.perf_counter()
-    log_probs, stats = word_log_probs(loaded, sentences, batch_size=batch_size, device=device)
+    log_probs, stats = word_log_probs(loaded, sentences, batch_size=batch_size, device=device,
+                                      max_batch_tokens=max_batch_tokens)
     tags, scores = decode_log_probs(log_probs, loaded.labels, decode=decode)
     seconds = time.perf_counter() - t0
     stats.update(
@@ -885,6 +962,7 @@ def _evaluate_dev(
         batch_size=config.eval_batch_size,
         device=device,
         precision=precision,
+        max_tokens=config.max_batch_tokens,
     )
     preds, _ = decode_log_probs(log_probs, labels, decode=config.decode)
     mine = list(zip(idx, preds, strict=True))
@@ -1000,6 +1078,7 @@ def _finetune(
 
         train_net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     lengths = [len(x) for x in feats.inputs]
+    labelled_counts = [sum(y != IGNORE_INDEX for y in lab) for lab in feats.labels]
     batches_per_rank = len(
         shard_batches(
             length_grouped_batches(
@@ -1061,19 +1140,27 @@ def _finetune(
         n_batches, ep_tokens, ep_positions = 0, 0, 0
         optimizer.zero_grad(set_to_none=True)
         for b, idx in enumerate(batches):
-            batch = collate(
-                [feats.inputs[i] for i in idx], [feats.labels[i] for i in idx], pad_id=pad_id, device=device
-            )
             boundary = (b + 1) % config.grad_accumulation == 0 or b + 1 == len(batches)
-            sync = nullcontext() if boundary or dist_ctx.world_size == 1 else train_net.no_sync()
-            with sync:
-                with _autocast(device, precision):
-                    loss = train_net(**batch).loss
-                scaler.scale(loss / config.grad_accumulation).backward()
-            loss_acc += loss.detach().float()
+            micro = split_by_tokens(idx, lengths, max_tokens=config.max_batch_tokens)
+            labelled = [labelled_counts[i] for i in idx]
+            batch_labelled = max(1, sum(labelled))
+            for m, part in enumerate(micro):
+                batch = collate(
+                    [feats.inputs[i] for i in part], [feats.labels[i] for i in part], pad_id=pad_id, device=device
+                )
+                # the model's loss is the mean over this part's labelled words: weighted by the part's
+                # share, the parts' gradients add up to the whole batch's mean-loss gradient
+                share = 1.0 if len(micro) == 1 else sum(labelled_counts[i] for i in part) / batch_labelled
+                last = m + 1 == len(micro)
+                sync = nullcontext() if (boundary and last) or dist_ctx.world_size == 1 else train_net.no_sync()
+                with sync:
+                    with _autocast(device, precision):
+                        loss = train_net(**batch).loss * share
+                    scaler.scale(loss / config.grad_accumulation).backward()
+                loss_acc += loss.detach().float()
+                ep_positions += batch["input_ids"].numel()
             n_batches += 1
             ep_tokens += sum(len(feats.inputs[i]) for i in idx)
-            ep_positions += batch["input_ids"].numel()
             if boundary:
                 if config.max_grad_norm > 0:
                     scaler.unscale_(optimizer)

@@ -18,7 +18,8 @@ length, type confusion); the other metrics are unchanged, so ``nerbench rescore`
 
 SYSTEM_VERSIONS: dict[str, int] = {
     "crf": 2,  # 2: saved predictions with per-word marginals
-    "transformer": 2,  # 2: constrained Viterbi decoding by default, saved predictions with scores
+    "transformer": 3,  # 2: constrained Viterbi decoding by default, saved predictions with scores
+    # 3: a token budget per forward pass (max_batch_tokens): over-budget batches run as micro-batches
     "external": 1,
 }
 

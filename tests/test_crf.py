@@ -420,6 +420,28 @@ def test_no_temporary_model_files_left_behind(
     assert made and all(Path(d).parent == tmp for d in made)
 
 
+def test_training_writes_the_model_file_sklearn_crfsuite_writes(
+    tiny: list[Sentence], model: CrfModel, tmp_path: Path
+) -> None:
+    """Training drives pycrfsuite directly (no scikit-learn import); the model bytes must equal what
+    ``sklearn_crfsuite.CRF.fit`` writes for the same features and parameters."""
+    from baselines.crf import _prepare
+
+    prep = _prepare(tiny, FAST)
+    path = tmp_path / "sk.crfsuite"
+    crf = make_crf(algorithm="lbfgs", c1=FAST.c1, c2=FAST.c2, max_iterations=FAST.max_iterations,
+                   all_possible_transitions=FAST.all_possible_transitions, min_freq=FAST.min_freq,
+                   model_filename=str(path))
+    crf.fit(prep.X, prep.y)
+    assert path.read_bytes() == model.model_bytes
+    # control: another c2 gives other bytes, so equality is not vacuous
+    other = make_crf(algorithm="lbfgs", c1=FAST.c1, c2=FAST.c2 * 10 + 1, max_iterations=FAST.max_iterations,
+                     all_possible_transitions=FAST.all_possible_transitions, min_freq=FAST.min_freq,
+                     model_filename=str(tmp_path / "other.crfsuite"))
+    other.fit(prep.X, prep.y)
+    assert (tmp_path / "other.crfsuite").read_bytes() != model.model_bytes
+
+
 def test_make_crf_survives_repr_get_params_and_clone() -> None:
     crf = make_crf(algorithm="lbfgs", c1=0.1, model_filename=None)
     assert "c1=0.1" in repr(crf)

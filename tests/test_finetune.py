@@ -303,6 +303,38 @@ def test_seeded_runs_are_identical(spec: ModelSpec, tmp_path: Path) -> None:
     assert a.best_dev_f1 is None and a.best_epoch == 1
 
 
+def test_token_budget_micro_batches_give_the_full_batch_update(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A batch over ``max_batch_tokens`` runs as micro-batches whose weighted gradients add up to the
+    batch's: without dropout the trained weights equal an unlimited run's (to float rounding)."""
+    import shutil
+
+    from safetensors.torch import load_file
+    from transformers import BertConfig
+
+    nodrop = tmp_path / "nodrop"
+    shutil.copytree(tiny_model_dir, nodrop)
+    cfg = BertConfig.from_pretrained(nodrop)
+    cfg.hidden_dropout_prob = cfg.attention_probs_dropout_prob = 0.0
+    cfg.save_pretrained(nodrop)
+    spec = resolve_model(str(nodrop))
+    train = make_sentences(12)
+    weights, padding = {}, {}
+    for name, budget in (("whole", 0), ("split", 24)):
+        config = FinetuneConfig(**{**FAST, "epochs": 1}, max_batch_tokens=budget, deterministic=True)
+        result = finetune(train, [], labels=LABELS, model=spec, config=config, output_dir=tmp_path / name)
+        weights[name] = load_file(str(tmp_path / name / "model.safetensors"))
+        padding[name] = result.padding_fraction
+    assert padding["split"] < padding["whole"]  # 4 windows of 10+ sub-tokens > 24: the batches were split
+    assert weights["whole"].keys() == weights["split"].keys()
+    worst = max(float((weights["whole"][k] - weights["split"][k]).abs().max()) for k in weights["whole"])
+    assert worst < 1e-5
+    # control: the initial weights differ from the trained ones by far more, so the check can fail
+    start = load_file(str(tiny_model_dir / "model.safetensors"))
+    moved = max(float((start[k] - weights["whole"][k]).abs().max()) for k in start
+                if k in weights["whole"] and start[k].shape == weights["whole"][k].shape)
+    assert moved > 1e-3
+
+
 def test_unknown_training_tag_is_an_error(spec: ModelSpec, tmp_path: Path) -> None:
     bad = [Sentence(("Anna",), ("B-ORG",), source="train.txt:7")]
     with pytest.raises(ConfigError, match=r"B-ORG.*train.txt:7"):

@@ -58,6 +58,8 @@ class ChildMeta:
     attempt: int = 1
     staging_dir: str | None = None
     """A worker-local folder the child may delete when its parent is gone (``--executor ray``)."""
+    model: str | None = None
+    """The transformer's model (name, folder or hub id), whose modelling code the child imports early."""
 
 
 @dataclass
@@ -195,7 +197,7 @@ class ChildProcess:
     """A started cell process, importing what its system kind needs, until :meth:`run` hands it a job."""
 
     def __init__(self, *, kind: str, label: str, log_path: Path, executor: str = "local", attempt: int = 1,
-                 staging_dir: str | None = None) -> None:
+                 staging_dir: str | None = None, model: str | None = None) -> None:
         self.label = label
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,7 +208,7 @@ class ChildProcess:
             logfh.write(f"===== {label}: attempt {attempt} ({executor} executor) =====\n".encode())
             logfh.flush()
             meta = ChildMeta(kind=kind, executor=executor, spawned_at=time.time(), attempt=attempt,
-                             staging_dir=staging_dir)
+                             staging_dir=staging_dir, model=model)
             try:
                 self.proc = subprocess.Popen(
                     [sys.executable, "-m", CHILD_MODULE, str(write_fd)], stdin=subprocess.PIPE, stdout=logfh,
@@ -275,7 +277,7 @@ def run_child(job: Any, data_blob: bytes, *, log_path: Path, progress: Any = Non
               attempt: int = 1, staging_dir: str | None = None) -> ChildRun:
     """One attempt at ``job`` in a new process (see :class:`ChildProcess`)."""
     child = ChildProcess(kind=job.cell.spec.kind, label=job.cell.label, log_path=log_path, executor=executor,
-                         attempt=attempt, staging_dir=staging_dir)
+                         attempt=attempt, staging_dir=staging_dir, model=job.cell.spec.model)
     return child.run(job, data_blob, progress=progress)
 
 
@@ -311,7 +313,7 @@ class LocalExecutor:
 
     def _start(self, job: Any, attempt: int = 1) -> ChildProcess:
         return ChildProcess(kind=job.cell.spec.kind, label=job.cell.label, log_path=self.log_dir / cell_log_name(job.cell),
-                            executor=self.name, attempt=attempt)
+                            executor=self.name, attempt=attempt, model=job.cell.spec.model)
 
     def run(self, jobs: list[tuple[Any, Any]], *, outcome: Any, progress: Any = None) -> None:
         payloads: dict[str, bytes] = {}
