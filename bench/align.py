@@ -244,15 +244,107 @@ def encode_words(
 
 
 def encode_batch(
-    tokenizer: Any, sentences: Sequence[Sequence[str]], *, max_length: int, stride: int
+    tokenizer: Any,
+    sentences: Sequence[Sequence[str]],
+    *,
+    max_length: int,
+    stride: int,
+    doc_ids: Sequence[str | None] | None = None,
+    context_length: int = 0,
 ) -> list[EncodedSentence]:
-    """:func:`encode_words` for many sentences with one batched tokenizer call."""
+    """:func:`encode_words` for many sentences with one batched tokenizer call.
+
+    With ``context_length`` and ``doc_ids`` (one per sentence, in document order), every sentence
+    that fits one window is encoded with the words of its neighbouring sentences of the same
+    document around it, up to ``context_length`` sub-tokens (:func:`add_document_context`)."""
     special = special_tokens(tokenizer)
     all_pieces = subtoken_ids(tokenizer, sentences)
-    return [
+    encoded = [
         encode_words(tokenizer, words, max_length=max_length, stride=stride, special=special, pieces=pieces)
         for words, pieces in zip(sentences, all_pieces, strict=True)
     ]
+    if context_length and doc_ids is not None:
+        encoded = add_document_context(encoded, all_pieces, doc_ids, special=special,
+                                       context_length=min(context_length, max_length))
+    return encoded
+
+
+def add_document_context(
+    encoded: Sequence[EncodedSentence],
+    pieces: Sequence[Sequence[Sequence[int]]],
+    doc_ids: Sequence[str | None],
+    *,
+    special: SpecialTokens,
+    context_length: int,
+) -> list[EncodedSentence]:
+    """Each one-window sentence with whole words of its neighbours in the same document around it.
+
+    Words are added nearest first, alternately after and before the sentence, while the window stays
+    within ``context_length`` sub-tokens; a side stops at the document's edge or at the first word
+    that does not fit. Context words have ``None`` word ids: they are never labelled, trained on or
+    predicted, so loss and predictions still cover exactly the sentence's own words. A sentence split
+    into several windows, or without a document id, is left as it was. Neighbours are the previous
+    and next sentences in the given order, which must be document order.
+
+    >>> sp = SpecialTokens((101,), (102,))
+    >>> enc = [encode_words(None, w, max_length=16, stride=0, special=sp, pieces=p)
+    ...        for w, p in ((["a"], [[1]]), (["b", "c"], [[2], [3]]), (["d"], [[4]]), (["e"], [[5]]))]
+    >>> out = add_document_context(enc, [[[1]], [[2], [3]], [[4]], [[5]]], ["x", "x", "x", "y"],
+    ...                            special=sp, context_length=6)
+    >>> out[1].windows[0].input_ids, out[1].windows[0].word_ids
+    ((101, 1, 2, 3, 4, 102), (None, None, 0, 1, None, None))
+    >>> out[3].windows[0].input_ids  # alone in its document
+    (101, 5, 102)
+    """
+    out: list[EncodedSentence] = []
+    n = len(encoded)
+    for i, enc in enumerate(encoded):
+        doc = doc_ids[i]
+        if doc is None or len(enc.windows) != 1:
+            out.append(enc)
+            continue
+        window = enc.windows[0]
+        room = context_length - len(window)
+        left: list[Sequence[int]] = []
+        right: list[Sequence[int]] = []
+        # cursors: (sentence, word) of the next word to take on each side
+        ls, lw = i - 1, len(pieces[i - 1]) - 1 if i > 0 else -1
+        rs, rw = i + 1, 0
+        left_open = right_open = True
+        while room > 0 and (left_open or right_open):
+            if right_open:
+                while rs < n and doc_ids[rs] == doc and rw >= len(pieces[rs]):
+                    rs, rw = rs + 1, 0
+                if rs >= n or doc_ids[rs] != doc or len(pieces[rs][rw]) > room:
+                    right_open = False
+                else:
+                    right.append(pieces[rs][rw])
+                    room -= len(pieces[rs][rw])
+                    rw += 1
+            if left_open and room > 0:
+                while ls >= 0 and doc_ids[ls] == doc and lw < 0:
+                    ls -= 1
+                    lw = len(pieces[ls]) - 1 if ls >= 0 else -1
+                if ls < 0 or doc_ids[ls] != doc or len(pieces[ls][lw]) > room:
+                    left_open = False
+                else:
+                    left.append(pieces[ls][lw])
+                    room -= len(pieces[ls][lw])
+                    lw -= 1
+            elif room <= 0:
+                break
+        if not left and not right:
+            out.append(enc)
+            continue
+        before = [t for p in reversed(left) for t in p]
+        after = [t for p in right for t in p]
+        k, m = len(special.prefix), len(window.input_ids) - len(special.suffix)
+        ids = (*window.input_ids[:k], *before, *window.input_ids[k:m], *after, *window.input_ids[m:])
+        wids = (*window.word_ids[:k], *([None] * len(before)), *window.word_ids[k:m], *([None] * len(after)),
+                *window.word_ids[m:])
+        out.append(EncodedSentence((Window(ids, wids, window.span, window.owned),), enc.n_words,
+                                   enc.zero_subtoken_words, enc.truncated_words))
+    return out
 
 
 def window_labels(

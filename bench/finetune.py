@@ -62,6 +62,7 @@ MODEL_INFO_FILE = "nerbench_model.json"
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DECODES = ("viterbi", "argmax")
+CONTEXTS = ("sentence", "document")
 LEGACY_DECODE = "argmax"
 """How a model folder saved before ``decode`` existed is decoded: the way it was evaluated."""
 
@@ -130,6 +131,12 @@ class FinetuneConfig:
     max_train_sentences: int | None = None
     torch_threads: int | None = None
     adam_epsilon: float = 1e-8
+    context: str = "sentence"
+    """``document``: encode each sentence with the neighbouring sentences of its document around it (up
+    to ``context_length`` sub-tokens; loss and predictions still cover only the sentence's own words),
+    in training, dev selection and prediction. Needs a task that knows its documents."""
+    context_length: int = 128
+    """Sub-tokens per window, special tokens included, when ``context = "document"``."""
     decode: str = "viterbi"
     """Word tags from the word-level label log-probabilities: ``viterbi`` (the likeliest IOB2-valid
     sequence, :func:`viterbi_decode`) or ``argmax`` (each word alone; may emit an ``I-X`` that
@@ -156,6 +163,10 @@ class FinetuneConfig:
             problems.append(f"stride must be in [0, max_length/2), got {self.stride}")
         if self.max_train_sentences is not None and self.max_train_sentences < 1:
             problems.append(f"max_train_sentences must be >= 1, got {self.max_train_sentences}")
+        if self.context not in CONTEXTS:
+            problems.append(f"context must be one of {', '.join(CONTEXTS)}, got {self.context!r}")
+        if self.context_length < 8:
+            problems.append(f"context_length must be >= 8, got {self.context_length}")
         if self.decode not in DECODES:
             problems.append(f"decode must be one of {', '.join(DECODES)}, got {self.decode!r}")
         if problems:
@@ -467,8 +478,11 @@ def build_features(
     max_length: int,
     stride: int,
     label_all_tokens: bool,
+    context_length: int = 0,
 ) -> Features:
-    """Encode training sentences into labelled windows; an unknown gold tag is a ConfigError."""
+    """Encode training sentences into labelled windows; an unknown gold tag is a ConfigError.
+    ``context_length``: windows carry neighbouring sentences of the same document (see
+    :func:`bench.align.add_document_context`)."""
     unknown: dict[str, str] = {}
     for s in sentences:
         for t in s.tags:
@@ -477,7 +491,8 @@ def build_features(
     if unknown:
         where = ", ".join(f"{t!r} (first at {src})" for t, src in sorted(unknown.items()))
         raise ConfigError(f"training data has tags missing from the label set: {where}")
-    encoded = encode_batch(tokenizer, [s.tokens for s in sentences], max_length=max_length, stride=stride)
+    encoded = encode_batch(tokenizer, [s.tokens for s in sentences], max_length=max_length, stride=stride,
+                           doc_ids=[s.doc_id for s in sentences], context_length=context_length)
     labels_list = [lab for lab, _ in sorted(label2id.items(), key=lambda kv: kv[1])]
     b2i = b_to_i_map(labels_list) if label_all_tokens else None
     inputs: list[tuple[int, ...]] = []
@@ -667,6 +682,8 @@ class LoadedModel:
     precision: str = "fp32"
     decode: str = LEGACY_DECODE
     """How :func:`predict_words` decodes by default: what the model was trained (selected) with."""
+    context_length: int = 0
+    """Sub-tokens of document context per window (0: each sentence alone), as in training."""
 
 
 def load_trained(
@@ -721,7 +738,9 @@ def load_trained(
     model = model.to(dev).eval()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     max_length = min(int(cfg.get("max_length", 512)), model_max_length(model, tokenizer))
-    return LoadedModel(model, tokenizer, labels, max_length, int(cfg.get("stride", 128)), dev, prec, decode)
+    context_length = int(cfg.get("context_length", 0)) if cfg.get("context") == "document" else 0
+    return LoadedModel(model, tokenizer, labels, max_length, int(cfg.get("stride", 128)), dev, prec, decode,
+                       context_length)
 
 
 def read_json_object(path: Path, *, what: str = "") -> dict[str, Any]:
@@ -868,7 +887,9 @@ def word_log_probs(
     loaded = _as_loaded(model_dir_or_loaded, device)
     t0 = time.perf_counter()
     words = [list(_words(s)) for s in sentences]
-    encoded = encode_batch(loaded.tokenizer, words, max_length=loaded.max_length, stride=loaded.stride)
+    doc_ids = [s.doc_id if isinstance(s, Sentence) else None for s in sentences]
+    encoded = encode_batch(loaded.tokenizer, words, max_length=loaded.max_length, stride=loaded.stride,
+                           doc_ids=doc_ids, context_length=loaded.context_length)
     dev = loaded.device if loaded.device is not None else resolve_device(device)
     pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
     log_probs = _log_probs_encoded(
@@ -1048,6 +1069,12 @@ def _finetune(
     stride = min(config.stride, max(0, max_length // 2 - 1))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
+    context_length = 0
+    if config.context == "document":
+        if all(s.doc_id is None for s in train):
+            raise ConfigError('context = "document" needs a task that knows its documents; these training '
+                              "sentences have no document ids (use e.g. conll2003_docs instead of conll2003)")
+        context_length = min(config.context_length, max_length)
     feats = build_features(
         train,
         tokenizer,
@@ -1055,10 +1082,12 @@ def _finetune(
         max_length=max_length,
         stride=stride,
         label_all_tokens=config.label_all_tokens,
+        context_length=context_length,
     )
     if not feats.inputs:
         raise ConfigError("no training window has a labelled word (all sentences empty?)")
-    dev_encoded = encode_batch(tokenizer, [s.tokens for s in dev], max_length=max_length, stride=stride)
+    dev_encoded = encode_batch(tokenizer, [s.tokens for s in dev], max_length=max_length, stride=stride,
+                               doc_ids=[s.doc_id for s in dev], context_length=context_length)
     dev_stats = encoding_stats(dev_encoded)
     for what, n in (
         ("windows_split", feats.windows_split),

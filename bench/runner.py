@@ -84,6 +84,10 @@ class Cell:
         semantic = {k: v for k, v in sorted(self.params.items()) if k not in NON_SEMANTIC_PARAMS}
         resolved = resolved_config(self.spec, semantic, seed=self.seed)
         resolved = {k: v for k, v in resolved.items() if k not in NON_SEMANTIC_PARAMS + ("seed",)}
+        if resolved.get("context", "sentence") == "sentence":
+            # options added after results existed, inert at these values: they keep the old key
+            resolved.pop("context", None)
+            resolved.pop("context_length", None)
         blob = json.dumps({"kind": self.spec.kind, "model": self.spec.model, "params": semantic,
                            "resolved": resolved}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

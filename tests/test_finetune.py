@@ -335,6 +335,38 @@ def test_token_budget_micro_batches_give_the_full_batch_update(tiny_model_dir: P
     assert moved > 1e-3
 
 
+def test_document_context_labels_only_own_words_and_round_trips(spec: ModelSpec, tmp_path: Path) -> None:
+    """context = "document": windows carry neighbouring sentences of the same document, yet every
+    labelled position is one of the sentence's own words; the model folder keeps the setting, and
+    prediction uses it; a task without documents is a clear error."""
+    from dataclasses import replace as dc_replace
+
+    from transformers import AutoTokenizer
+
+    plain = make_sentences(12)
+    docs = [dc_replace(s, doc_id=f"doc{k // 4}") for k, s in enumerate(plain)]
+    tokenizer = AutoTokenizer.from_pretrained(spec.source)
+    label2id = {t: i for i, t in enumerate(LABELS)}
+    alone = build_features(docs, tokenizer, label2id=label2id, max_length=48, stride=8, label_all_tokens=False)
+    ctx = build_features(docs, tokenizer, label2id=label2id, max_length=48, stride=8, label_all_tokens=False,
+                         context_length=40)
+    assert [[y for y in lab if y != -100] for lab in ctx.labels] == [[y for y in lab if y != -100] for lab in alone.labels]
+    assert sum(map(len, ctx.inputs)) > sum(map(len, alone.inputs))  # context was added
+    assert max(map(len, ctx.inputs)) <= 40
+    # the first sentence of a document has context only on its right: its own ids come right after [CLS]
+    first = next(k for k, s in enumerate(docs) if k % 4 == 0)
+    assert ctx.inputs[first][: len(alone.inputs[first]) - 1] == alone.inputs[first][:-1]
+
+    config = FinetuneConfig(**{**FAST, "epochs": 1}, context="document", context_length=40)
+    finetune(docs, docs[:4], labels=LABELS, model=spec, config=config, output_dir=tmp_path / "ctx")
+    loaded = load_trained(tmp_path / "ctx", device="cpu")
+    assert loaded.context_length == 40
+    tags, _, _ = predict_words(loaded, docs)
+    assert [len(t) for t in tags] == [len(s.tokens) for s in docs]
+    with pytest.raises(ConfigError, match="knows its documents"):
+        finetune(plain, [], labels=LABELS, model=spec, config=config, output_dir=tmp_path / "none")
+
+
 def test_unknown_training_tag_is_an_error(spec: ModelSpec, tmp_path: Path) -> None:
     bad = [Sentence(("Anna",), ("B-ORG",), source="train.txt:7")]
     with pytest.raises(ConfigError, match=r"B-ORG.*train.txt:7"):
