@@ -30,9 +30,9 @@ def offline_env() -> dict[str, str]:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit and integration tests (real-data tests run when NERBENCH_DATA_DIR is set); with Ray, so the
-    Ray executor's tests run too."""
-    install(session, "ray")
+    """Unit and integration tests (real-data tests run when NERBENCH_DATA_DIR is set); with Ray and spaCy,
+    so the Ray executor's and the spaCy baseline's tests run too."""
+    install(session, "ray", "spacy")
     session.run("pytest", "--benchmark-disable", *(session.posargs or ["-q"]), env=offline_env())
 
 

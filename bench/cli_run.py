@@ -596,6 +596,8 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default="text", choices=["text", "jsonl", "conll"],
                    help="input: text (one document per line), jsonl (a 'text' field), conll (word per line)")
     p.add_argument("--pos-column", type=int, help="CoNLL input: column with POS tags (CRFs trained with POS)")
+    p.add_argument("--word-tokenizer", help="text/jsonl input: how to cut it into words (simple, conll); "
+                   "default: the one the model's training task names, recorded in the model folder")
     p.add_argument("--output", default="-", help="output file, or - for standard output")
     p.add_argument("--output-format", choices=["jsonl", "conll"], help="default: conll for conll input, else jsonl")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -621,7 +623,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise ConfigError(f"{path}: input file not found")
         lines = path.read_bytes().splitlines()
-    report = read_input(lines, args.format, pos_column=args.pos_column, source=args.input)
+    report = read_input(lines, args.format, pos_column=args.pos_column, source=args.input,
+                        word_tokenizer=args.word_tokenizer or predictor.word_tokenizer)
     for line, why in report.skipped:
         print(f"{args.input}:{line}: skipped: {why}", file=sys.stderr)
     tags, ents, seconds = predict_docs(predictor, report.docs)

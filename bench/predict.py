@@ -1,4 +1,4 @@
-"""Inference with a trained system: text in, entity spans out, for transformers and the CRF alike.
+"""Inference with a trained system: text in, entity spans out, for transformers, the CRF and spaCy alike.
 
 Input is raw text (one document per line), JSONL with a ``text`` field, or pre-tokenised CoNLL
 (one word per line, first column). Raw text is split into words with character offsets; the model
@@ -6,7 +6,8 @@ predicts one tag per *word* (sub-tokens are never exposed; transformers decode t
 folder says, constrained Viterbi by default, so the tags are valid IOB2), and consecutive words of one
 entity become one span with offsets into the input line — ``prucalopride``, not
 ``pr ##uc ##alo ##pri ##de``. Tags that are not valid IOB2 (an ``argmax`` model, a CRF) are read the
-way ``aggregation_strategy="simple"`` reads them: a stray ``I-X`` opens an entity.
+way ``aggregation_strategy="simple"`` reads them: a stray ``I-X`` opens an entity. A spaCy model tags
+the same words (its Doc is built from them, spaCy's tokenizer never runs) and gives no scores.
 
 Bad lines (not UTF-8, control bytes, not JSON, no ``text``) are reported with their line number and
 skipped; the rest of the input is still processed. Input from which nothing at all could be read is
@@ -24,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.data.brat import tokenize
 from bench.data.conll import DOCSTART, split_columns
 from bench.data.schemes import tags_to_spans
+from bench.data.wordtok import DEFAULT_WORD_TOKENIZER, WORD_TOKENIZERS, get_word_tokenizer
 from bench.errors import ConfigError, NerbenchError
 from bench.finetune import MODEL_INFO_FILE, read_json_object, refuse_unfinished
 
@@ -70,8 +71,12 @@ def _decode(raw: bytes, line: int, skipped: list[tuple[int, str]]) -> str | None
     return text
 
 
-def doc_from_text(text: str, line: int = 1, meta: dict[str, Any] | None = None) -> Doc:
-    offsets = tokenize(text)
+def doc_from_text(
+    text: str, line: int = 1, meta: dict[str, Any] | None = None, *, word_tokenizer: str | None = None
+) -> Doc:
+    """One document from raw text, cut into words by ``word_tokenizer`` (:mod:`bench.data.wordtok`; the
+    model's own, from its folder, when predicting; default ``simple``)."""
+    offsets = get_word_tokenizer(word_tokenizer)(text)
     return Doc(line, text, [text[s:e] for s, e in offsets], offsets, meta or {})
 
 
@@ -96,7 +101,12 @@ class NothingReadError(NerbenchError):
 
 
 def read_input(
-    lines: Iterable[bytes], fmt: str, *, pos_column: int | None = None, source: str = "input"
+    lines: Iterable[bytes],
+    fmt: str,
+    *,
+    pos_column: int | None = None,
+    source: str = "input",
+    word_tokenizer: str | None = None,
 ) -> ReadReport:
     """Parse raw input lines (bytes, so one bad line cannot stop the rest) into documents.
 
@@ -108,8 +118,10 @@ def read_input(
     predicted has exactly its input words. A leading BOM on line 1 is the file's, not a word.
 
     Reading nothing at all (an empty, binary or wrongly encoded input) raises :class:`NothingReadError`
-    naming ``source``, so a command never succeeds on "0 documents".
+    naming ``source``, so a command never succeeds on "0 documents". Text and JSONL are cut into words
+    by ``word_tokenizer`` (see :func:`doc_from_text`); CoNLL input is already words.
     """
+    get_word_tokenizer(word_tokenizer)  # an unknown name fails before any line is read
     if fmt not in FORMATS:
         raise ConfigError(f"unknown input format {fmt!r} (use {', '.join(FORMATS)})")
     docs: list[Doc] = []
@@ -162,7 +174,7 @@ def read_input(
             skipped.append((lineno, "empty line"))
             continue
         if fmt == "text":
-            docs.append(doc_from_text(text, lineno))
+            docs.append(doc_from_text(text, lineno, word_tokenizer=word_tokenizer))
             continue
         try:
             obj = json.loads(text)
@@ -172,7 +184,8 @@ def read_input(
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
             skipped.append((lineno, "no string field 'text'"))
             continue
-        docs.append(doc_from_text(obj["text"], lineno, {k: v for k, v in obj.items() if k != "text"}))
+        docs.append(doc_from_text(obj["text"], lineno, {k: v for k, v in obj.items() if k != "text"},
+                                  word_tokenizer=word_tokenizer))
     if fmt == "conll":
         end_sentence()
     if not docs:
@@ -211,6 +224,9 @@ def entities(doc: Doc, tags: Sequence[str], scores: Sequence[float | None]) -> l
 class Predictor(Protocol):
     kind: str
     labels: list[str]
+    word_tokenizer: str
+    """How raw text is cut into words for this model: the training task's tokenizer (from the model
+    folder's ``nerbench_model.json``; ``simple`` for a folder that does not say)."""
 
     def tag(
         self, docs: Sequence[Sequence[str]], *, pos: Sequence[Sequence[str] | None] | None = None
@@ -225,6 +241,7 @@ class TransformerPredictor:
     """
 
     kind = "transformer"
+    word_tokenizer = DEFAULT_WORD_TOKENIZER
 
     def __init__(
         self, model_dir: Path, *, device: str = "auto", batch_size: int = 64, decode: str | None = None
@@ -253,6 +270,7 @@ class CrfPredictor:
     """The CRF baseline; a word's score is its marginal probability of the predicted tag."""
 
     kind = "crf"
+    word_tokenizer = DEFAULT_WORD_TOKENIZER
 
     def __init__(self, model_dir: Path) -> None:
         from baselines.crf import CrfModel
@@ -269,6 +287,25 @@ class CrfPredictor:
                 "(--format conll --pos-column N), or train it with params.use_pos = false"
             )
         return [(t, list(s)) for t, s in self.model.predict_with_scores([list(d) for d in docs], pos=pos)]
+
+
+class SpacyPredictor:
+    """The spaCy baseline (``nerbench[spacy]``): one tag per given word, no per-word score."""
+
+    kind = "spacy"
+    word_tokenizer = DEFAULT_WORD_TOKENIZER
+
+    def __init__(self, model_dir: Path) -> None:
+        from baselines.spacy_ner import SpacyModel
+
+        self.model = SpacyModel.load(model_dir)
+        self.labels = list(self.model.labels)
+
+    def tag(
+        self, docs: Sequence[Sequence[str]], *, pos: Sequence[Sequence[str] | None] | None = None
+    ) -> list[tuple[list[str], list[float | None]]]:
+        """``pos`` is accepted for a uniform interface; spaCy's default NER does not use it."""
+        return [(t, [None] * len(t)) for t in self.model.predict_tokens([list(d) for d in docs])]
 
 
 def load_predictor(
@@ -294,11 +331,23 @@ def load_predictor(
     kind = info.get("kind")
     if not info.get("labels"):
         raise ConfigError(f"{info_file}: the model directory has no labels (expected a 'labels' list)")
+    word_tokenizer = info.get("word_tokenizer") or DEFAULT_WORD_TOKENIZER
+    if not isinstance(word_tokenizer, str) or word_tokenizer not in WORD_TOKENIZERS:
+        raise ConfigError(f"{info_file}: unknown word_tokenizer {word_tokenizer!r} "
+                          f"(this nerbench has {', '.join(WORD_TOKENIZERS)})")
+    predictor: Predictor
     if kind == "crf":
-        return CrfPredictor(path)
-    if kind == "transformer":
-        return TransformerPredictor(path, device=device, batch_size=batch_size, decode=decode)
-    raise ConfigError(f"{info_file}: unknown model kind {kind!r} (expected 'crf' or 'transformer')")
+        predictor = CrfPredictor(path)
+    elif kind == "spacy":
+        predictor = SpacyPredictor(path)
+    elif kind == "transformer":
+        predictor = TransformerPredictor(path, device=device, batch_size=batch_size, decode=decode)
+    else:
+        predictor = None  # type: ignore[assignment]
+    if predictor is not None:
+        predictor.word_tokenizer = word_tokenizer
+        return predictor
+    raise ConfigError(f"{info_file}: unknown model kind {kind!r} (expected 'crf', 'spacy' or 'transformer')")
 
 
 def predict_docs(

@@ -78,6 +78,10 @@ class TaskSpec:
     ``data_warnings``, instead of stopping with an error naming the file and line."""
     span_scoring: str | None = None
     """``None`` (word-level only) or ``ehealthkd2020`` (official partial=0.5 rule on original spans)."""
+    word_tokenizer: str = "simple"
+    """How raw text is cut into this task's kind of words (:mod:`bench.data.wordtok`: ``simple``, the
+    BRAT rule; ``conll``, Penn-Treebank-like). Recorded in every trained model folder, so ``nerbench
+    predict`` cuts raw text the way the training words were cut."""
     reference: tuple[ReferenceResult, ...] = ()
     local: LocalSource | None = None
     hub: HubSource | None = None
@@ -95,6 +99,11 @@ class TaskSpec:
             raise ConfigError(f"{self.origin or self.name}: repair = true needs a tag scheme; scheme 'spans' has no tags")
         if self.local is None and self.hub is None:
             raise ConfigError(f"{self.origin or self.name}: task has neither [local] nor [hub] source")
+        from bench.data.wordtok import WORD_TOKENIZERS
+
+        if self.word_tokenizer not in WORD_TOKENIZERS:
+            raise ConfigError(f"{self.origin or self.name}: unknown word_tokenizer '{self.word_tokenizer}' "
+                              f"(use one of {', '.join(WORD_TOKENIZERS)})")
         for src in (self.local, self.hub):
             if src is not None:
                 bad = sorted(set(src.splits) - set(SPLITS))
@@ -192,9 +201,14 @@ def load_task_file(path: Path) -> TaskSpec:
 # --------------------------------------------------------------------------- suites
 
 
+SYSTEM_KINDS = ("crf", "spacy", "transformer")
+"""System kinds a suite can train (``external`` results are scored, never trained)."""
+
+
 @dataclass(frozen=True)
 class SystemSpec:
-    """A system in a suite: ``crf`` or ``transformer`` (with a model name, local dir or hub id)."""
+    """A system in a suite: ``crf``, ``spacy`` (the optional extra ``nerbench[spacy]``) or ``transformer``
+    (with a model name, local dir or hub id)."""
 
     kind: str
     model: str | None = None
@@ -209,8 +223,8 @@ class SystemSpec:
         for name, value in self.resources.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"resources.{name} must be a number >= 0, got {value!r}")
-        if self.kind not in ("crf", "transformer"):
-            raise ValueError(f"system kind must be 'crf' or 'transformer', got {self.kind!r}")
+        if self.kind not in SYSTEM_KINDS:
+            raise ValueError(f"system kind must be 'crf', 'spacy' or 'transformer', got {self.kind!r}")
         if self.kind == "transformer" and not self.model:
             raise ValueError("a transformer system needs 'model' (named offline model, local dir or hub id)")
 
@@ -298,6 +312,7 @@ CRF_PARAM_TYPES: dict[str, type] = {
 
 EXTRA_PARAM_TYPES: dict[str, dict[str, type]] = {
     "crf": {"device": str, "torch_threads": int},  # accepted for every kind; the CRF ignores them
+    "spacy": {"device": str, "torch_threads": int},  # so does spaCy (CPU, thinc's own single thread)
     "transformer": {"trust_remote_code": bool},
 }
 
@@ -322,6 +337,10 @@ def system_param_types(kind: str) -> dict[str, type]:
         from bench.finetune import FinetuneConfig  # no torch at import time
 
         own = param_types(FinetuneConfig)
+    elif kind == "spacy":
+        from baselines.spacy_ner import SpacyConfig  # spaCy itself is imported only to train or load
+
+        own = param_types(SpacyConfig)
     else:
         own = dict(CRF_PARAM_TYPES)
     return {**own, **EXTRA_PARAM_TYPES[kind], **RUNNER_PARAM_TYPES}

@@ -1,4 +1,4 @@
-"""System adapters: one interface over the CRF baseline and transformer fine-tuning.
+"""System adapters: one interface over the CRF and spaCy baselines and transformer fine-tuning.
 
 The runner calls :func:`train_system` and gets back something that predicts word-level IOB2 tags,
 plus the training record and the cost, so both kinds of system go through the same splits, scorer
@@ -48,15 +48,39 @@ def train_system(
     device: str = "auto",
     progress: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> TrainedSystem:
+    trained: TrainedSystem
     if spec.kind == "crf":
-        return _train_crf(params, train=train, dev=dev, seed=seed, model_dir=model_dir, progress=progress)
-    if spec.kind == "transformer":
+        trained = _train_crf(params, train=train, dev=dev, seed=seed, model_dir=model_dir, progress=progress)
+    elif spec.kind == "spacy":
+        trained = _train_spacy(params, train=train, dev=dev, data=data, seed=seed, model_dir=model_dir,
+                               progress=progress)
+    elif spec.kind == "transformer":
         assert spec.model is not None
-        return _train_transformer(
+        trained = _train_transformer(
             spec.model, params, train=train, dev=dev, data=data, seed=seed, model_dir=model_dir, device=device,
             progress=progress,
         )
-    raise ConfigError(f"unknown system kind {spec.kind!r}")
+    else:
+        raise ConfigError(f"unknown system kind {spec.kind!r}")
+    record_word_tokenizer(model_dir, data.task.word_tokenizer)
+    return trained
+
+
+def record_word_tokenizer(model_dir: Path, name: str) -> None:
+    """Write the task's word tokenizer into the model folder's ``nerbench_model.json`` (atomically), so
+    ``nerbench predict`` cuts raw text into the words this model was trained on. A failed write fails
+    the cell with the file named (:class:`~bench.errors.NerbenchError`)."""
+    import json
+
+    from bench.finetune import MODEL_INFO_FILE, read_json_object
+    from bench.results import atomic_write_text
+
+    path = Path(model_dir) / MODEL_INFO_FILE
+    if not path.is_file():
+        return
+    info = read_json_object(path, what="the nerbench model description")
+    info["word_tokenizer"] = name
+    atomic_write_text(path, json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
 def resolved_config(spec: SystemSpec, params: dict[str, Any], *, seed: int) -> dict[str, Any]:
@@ -70,6 +94,11 @@ def resolved_config(spec: SystemSpec, params: dict[str, Any], *, seed: int) -> d
 
         return config_from_params({k: v for k, v in params.items() if k not in ("device", "torch_threads")},
                                   seed=seed).to_dict()
+    if spec.kind == "spacy":
+        from baselines.spacy_ner import config_from_params as spacy_config
+
+        return spacy_config({k: v for k, v in params.items() if k not in ("device", "torch_threads")},
+                            seed=seed).to_dict()
     from bench.finetune import FinetuneConfig
 
     params = {k: v for k, v in params.items() if k != "trust_remote_code"}
@@ -177,6 +206,20 @@ def _with_oom_retry(run: Callable[[Any], Any], config: Any, *, max_retries: int 
 # --------------------------------------------------------------------------- CRF
 
 
+def _cpu_cost(stats: dict[str, Any], cpu_seconds: float, *, passes: int, unit: str, who: str) -> dict[str, Any]:
+    """The cost block of a system that trains on the CPU from its training stats (CRF, spaCy)."""
+    train_seconds = stats.get("train_seconds")
+    return {
+        "train_seconds": train_seconds,
+        "cpu_seconds": cpu_seconds,
+        "train_tokens_per_second": stats["train_tokens"] * passes / train_seconds if train_seconds else None,
+        "train_tokens_unit": unit,
+        "peak_rss_mb": stats.get("peak_rss_bytes", 0) / 2**20 if stats.get("peak_rss_bytes") else None,
+        "device": "cpu",
+        "gpu": {"available": False, "reason": f"{who} runs on the CPU"},
+    }
+
+
 def _train_crf(
     params: dict[str, Any],
     *,
@@ -210,19 +253,58 @@ def _train_crf(
         stats["includes"] = "Viterbi tags and each tag's marginal probability"
         return [t for t, _ in rows], stats, [m for _, m in rows]
 
-    train_seconds = stats.get("train_seconds")
-    cost = {
-        "train_seconds": train_seconds,
-        "cpu_seconds": cpu_seconds,
-        "train_tokens_per_second": (
-            stats["train_tokens"] * stats["iterations"] / train_seconds if train_seconds else None
-        ),
-        "train_tokens_unit": "words x L-BFGS iterations",
-        "peak_rss_mb": stats.get("peak_rss_bytes", 0) / 2**20 if stats.get("peak_rss_bytes") else None,
-        "device": "cpu",
-        "gpu": {"available": False, "reason": "the CRF runs on the CPU"},
-    }
+    cost = _cpu_cost(stats, cpu_seconds, passes=stats["iterations"], unit="words x L-BFGS iterations",
+                     who="the CRF")
     described = model.describe()
     info = {k: described.get(k) for k in ("feature_set", "feature_groups", "uses_pos", "model_sha256", "versions")}
     info.update(config=config.to_dict())
+    return TrainedSystem(predict=predict, training=stats, cost=cost, info=info)
+
+
+# --------------------------------------------------------------------------- spaCy
+
+
+def _train_spacy(
+    params: dict[str, Any],
+    *,
+    train: Sequence[Sentence],
+    dev: Sequence[Sentence],
+    data: TaskData,
+    seed: int,
+    model_dir: Path,
+    progress: Callable[[str, dict[str, Any]], None] | None,
+) -> TrainedSystem:
+    """The spaCy baseline (``baselines/spacy_ner.py``), recorded the way the CRF is."""
+    import time
+
+    from baselines.spacy_ner import config_from_params, require_spacy, train_spacy
+
+    params = {k: v for k, v in params.items() if k not in ("device", "torch_threads")}
+    config = config_from_params(params, seed=seed)
+    require_spacy()  # a missing extra fails here, naming it, before any work
+    if progress:
+        progress("message", {"text": f"training spaCy NER (up to {config.max_epochs} epochs, patience {config.patience})"})
+
+    def on_step(epoch: int, step: int, total: int, loss: float) -> None:
+        if progress:
+            progress("step", {"epoch": epoch, "step": step, "total": total, "loss": loss})
+
+    t0 = time.process_time()
+    model = train_spacy(train, dev or None, config=config, language=data.task.language,
+                        entity_types=data.task.entity_types, progress=on_step)
+    cpu_seconds = time.process_time() - t0
+    model.save(model_dir)
+    stats = model.stats.to_dict() if model.stats is not None else {}
+
+    def predict(sentences: Sequence[Sentence]) -> tuple[list[list[str]], dict[str, Any], list[list[float]] | None]:
+        tags, timed = model.predict_timed(sentences)  # an empty word is an error naming its sentence
+        stats = timed.to_dict()
+        stats["includes"] = "greedy transition-based NER tags (no per-word scores)"
+        return tags, stats, None
+
+    cost = _cpu_cost(stats, cpu_seconds, passes=stats["epochs_run"],
+                     unit="words x epochs (the seconds include each epoch's dev scoring)", who="the spaCy baseline")
+    described = model.describe()
+    info = {k: described.get(k) for k in ("lang", "entity_types", "pipeline", "versions")}
+    info.update(model_sha256=described["model_sha256"], config=config.to_dict())
     return TrainedSystem(predict=predict, training=stats, cost=cost, info=info)

@@ -20,6 +20,7 @@ SYSTEM_VERSIONS: dict[str, int] = {
     "crf": 2,  # 2: saved predictions with per-word marginals
     "transformer": 3,  # 2: constrained Viterbi decoding by default, saved predictions with scores
     # 3: a token budget per forward pass (max_batch_tokens): over-budget batches run as micro-batches
+    "spacy": 1,  # 1: blank spaCy 3.8 pipeline, default NER model, dev-selected epoch (baselines/spacy_ner.py)
     "external": 1,
 }
 

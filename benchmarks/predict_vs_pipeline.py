@@ -34,6 +34,8 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--pipeline-batch-size", type=int, default=32, help="the batched pipeline's batch size")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--word-tokenizer", default="conll",
+                    help="how nerbench cuts the text into words: conll (CoNLL-2003's own kind of words) or simple")
     ap.add_argument("--output", type=Path)
     args = ap.parse_args()
 
@@ -51,7 +53,7 @@ def main() -> int:
 
     # the pipeline takes the argmax per sub-token, so agreement is counted against argmax decoding
     predictor = load_predictor(args.model, device="cpu", batch_size=args.batch_size, decode="argmax")
-    docs = [doc_from_text(t, i + 1) for i, t in enumerate(texts)]
+    docs = [doc_from_text(t, i + 1, word_tokenizer=args.word_tokenizer) for i, t in enumerate(texts)]
     predict_docs(predictor, docs[:64])  # warm-up
     _, ours, ours_s = predict_docs(predictor, docs)
 
@@ -93,7 +95,7 @@ def main() -> int:
         "data": "conll2003 eng.testb" + (f" (first {n})" if args.sentences else ""),
         "sentences": n,
         "nerbench": {"seconds": ours_s, "sentences_per_second": n / ours_s, "batch_size": args.batch_size,
-                     "decode": "argmax"},
+                     "decode": "argmax", "word_tokenizer": args.word_tokenizer},
         **{name: {"seconds": sec, "sentences_per_second": n / sec, "batch_size": bs,
                   "aggregation_strategy": "simple"} for name, (_, sec, bs) in runs.items()},
         "speedup_vs_pipeline_batched": runs["pipeline_batched"][1] / ours_s,

@@ -157,6 +157,11 @@ def test_unknown_scheme_and_repair_without_tags_are_config_errors(tmp_path: Path
         load_task_file(tiny_task(tmp_path, conll_dir, **{'scheme = "IOB2"': 'scheme = "iob2"'}))
     with pytest.raises(ConfigError, match="repair = true needs a tag scheme"):
         load_task_file(tiny_task(tmp_path, conll_dir, **{'scheme = "IOB2"': 'scheme = "spans"\nrepair = true'}))
+    with pytest.raises(ConfigError, match=r"tiny.toml: unknown word_tokenizer 'ptb' \(use one of conll, simple"):
+        load_task_file(tiny_task(tmp_path, conll_dir, **{'scheme = "IOB2"': 'scheme = "IOB2"\nword_tokenizer = "ptb"'}))
+    assert load_task_file(
+        tiny_task(tmp_path, conll_dir, **{'scheme = "IOB2"': 'scheme = "IOB2"\nword_tokenizer = "conll"'})
+    ).word_tokenizer == "conll"
 
 
 def test_scheme_must_fit_the_format(tmp_path: Path, conll_dir: Path) -> None:

@@ -78,6 +78,31 @@ def test_transformer_predict_agrees_with_pipeline(trained_dir: Path) -> None:
     assert any(a for a in ours), "the tiny model should find entities"
 
 
+def test_raw_text_is_cut_the_way_the_training_task_cut_its_words(trained_dir: Path, tmp_path: Path) -> None:
+    """The model folder names its task's word tokenizer; predict reads raw text with it; an unknown
+    name in a folder is a clear error."""
+    import json
+    import shutil
+
+    folder = tmp_path / "conll-style"
+    shutil.copytree(trained_dir, folder)
+    assert load_predictor(folder, device="cpu").word_tokenizer == "simple"  # a folder that does not say
+    info_path = folder / "nerbench_model.json"
+    info = json.loads(info_path.read_text())
+    info_path.write_text(json.dumps({**info, "word_tokenizer": "conll"}))
+    predictor = load_predictor(folder, device="cpu")
+    assert predictor.word_tokenizer == "conll"
+    text = b"U.S. officials didn't meet Anna in Paris."
+    assert read_input([text], "text", word_tokenizer=predictor.word_tokenizer).docs[0].words == [
+        "U.S.", "officials", "did", "n't", "meet", "Anna", "in", "Paris", "."]
+    assert read_input([text], "text").docs[0].words[:4] == ["U", ".", "S", "."]
+    info_path.write_text(json.dumps({**info, "word_tokenizer": "whitespace"}))
+    with pytest.raises(ConfigError, match="unknown word_tokenizer 'whitespace'"):
+        load_predictor(folder, device="cpu")
+    with pytest.raises(ConfigError, match="unknown word tokenizer"):
+        read_input([text], "text", word_tokenizer="whitespace")
+
+
 def test_transformer_predictor_decodes_as_saved(trained_dir: Path) -> None:
     """Viterbi (saved with the model) gives valid IOB2, and the argmax answer wherever that is valid."""
     viterbi = load_predictor(trained_dir, device="cpu")

@@ -86,7 +86,8 @@ def test_run_resume_force_and_report(setup: dict[str, Path], capsys: pytest.Capt
     data = load_task_data(load_task_file(setup["task"]), data_dir=setup["data"])
     assert [row["tags"] for row in rows] == model.predict(data.sentences("test"))
     assert all(len(row["scores"]) == len(row["tags"]) and all(0 < x <= 1 for x in row["scores"]) for row in rows)
-    assert (setup["out"] / "models" / "tiny" / "crf" / "seed1" / "nerbench_model.json").is_file()
+    info = json.loads((setup["out"] / "models" / "tiny" / "crf" / "seed1" / "nerbench_model.json").read_text())
+    assert info["word_tokenizer"] == "simple" and info["kind"] == "crf"  # the task's (default), for predict
     mtimes = {p: p.stat().st_mtime_ns for p in files}
 
     assert run(setup) == 0  # resume: nothing to do
@@ -324,8 +325,8 @@ def test_full_disk_at_the_write_fails_that_cell_only(setup: dict[str, Path], mon
     real_replace = os.replace
 
     def no_space(src: str, dst: str) -> None:
-        if "crf-strong" in str(dst) and str(dst).endswith(".json"):
-            raise OSError(28, "No space left on device")
+        if "crf-strong" in str(dst) and str(dst).endswith(".json") and f"{os.sep}raw{os.sep}" in str(dst):
+            raise OSError(28, "No space left on device")  # the result write, not the model folder's
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", no_space)

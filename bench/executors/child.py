@@ -128,6 +128,11 @@ def _preload(kind: str, model: str | None = None) -> None:
                 _preload_model_type(model)
         elif kind == "crf":
             import baselines.crf  # noqa: F401
+        elif kind == "spacy":
+            import spacy  # noqa: F401  (thinc imports torch when it is installed: about 2.5 s)
+            from spacy.training import Example  # noqa: F401
+
+            import baselines.spacy_ner  # noqa: F401
     except ImportError:
         pass  # training reports it properly
 
