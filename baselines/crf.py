@@ -533,14 +533,20 @@ def config_from_params(params: Mapping[str, Any], *, seed: int | None = None) ->
     >>> config_from_params({"c1": 0.1}, seed=3).c1, config_from_params({}, seed=3).seed
     (0.1, 3)
     """
-    known = {f.name for f in fields(CrfConfig)}
+    return config_of(CrfConfig, params, seed=seed, what="CRF")
+
+
+def config_of(cls: Any, params: Mapping[str, Any], *, seed: int | None, what: str) -> Any:
+    """Config dataclass ``cls`` from ``params`` plus the cell's seed; an unknown key is a ConfigError
+    listing the known ones (shared by the CRF and the spaCy baseline)."""
+    known = {f.name for f in fields(cls)}
     unknown = sorted(set(params) - known)
     if unknown:
-        raise ConfigError(f"unknown CRF parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise ConfigError(f"unknown {what} parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     merged = dict(params)
     if seed is not None:
         merged["seed"] = seed
-    return CrfConfig(**merged)
+    return cls(**merged)
 
 
 @dataclass(frozen=True)

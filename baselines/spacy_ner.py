@@ -33,8 +33,6 @@ import json
 import logging
 import random
 import re
-import resource
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -44,7 +42,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from baselines.crf import PredictStats  # the same prediction-cost record as the CRF's
+from baselines.crf import PredictStats, config_of, peak_rss_bytes  # the CRF's records and rules
 from bench.data.schemes import tags_to_spans
 from bench.data.types import Sentence
 from bench.errors import ConfigError, DataFormatError, NerbenchError
@@ -188,14 +186,7 @@ def config_from_params(params: Mapping[str, Any], *, seed: int | None = None) ->
     >>> config_from_params({"max_epochs": 3}, seed=7).max_epochs, config_from_params({}, seed=7).seed
     (3, 7)
     """
-    known = {f.name for f in fields(SpacyConfig)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ConfigError(f"unknown spacy parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    merged = dict(params)
-    if seed is not None:
-        merged["seed"] = seed
-    return SpacyConfig(**merged)
+    return config_of(SpacyConfig, params, seed=seed, what="spacy")
 
 
 def model_config(config: SpacyConfig) -> dict[str, Any]:
@@ -271,12 +262,6 @@ class TrainStats:
         d["epochs"] = [asdict(e) for e in self.epochs]
         d["dev_predict"] = self.dev_predict.to_dict() if self.dev_predict is not None else None
         return d
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident set size of this process so far, as the CRF measures it (Linux: KiB, macOS: bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
 # =========================================================================== data

@@ -83,6 +83,11 @@ def record_word_tokenizer(model_dir: Path, name: str) -> None:
     atomic_write_text(path, json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
+def _without_runtime(params: dict[str, Any]) -> dict[str, Any]:
+    """A CPU baseline's params without the transformer runtime settings a suite may give every system."""
+    return {k: v for k, v in params.items() if k not in ("device", "torch_threads")}
+
+
 def resolved_config(spec: SystemSpec, params: dict[str, Any], *, seed: int) -> dict[str, Any]:
     """The full configuration a system would train with (defaults filled in), without training.
 
@@ -92,13 +97,11 @@ def resolved_config(spec: SystemSpec, params: dict[str, Any], *, seed: int) -> d
     if spec.kind == "crf":
         from baselines.crf import config_from_params
 
-        return config_from_params({k: v for k, v in params.items() if k not in ("device", "torch_threads")},
-                                  seed=seed).to_dict()
+        return config_from_params(_without_runtime(params), seed=seed).to_dict()
     if spec.kind == "spacy":
         from baselines.spacy_ner import config_from_params as spacy_config
 
-        return spacy_config({k: v for k, v in params.items() if k not in ("device", "torch_threads")},
-                            seed=seed).to_dict()
+        return spacy_config(_without_runtime(params), seed=seed).to_dict()
     from bench.finetune import FinetuneConfig
 
     params = {k: v for k, v in params.items() if k != "trust_remote_code"}
@@ -233,7 +236,7 @@ def _train_crf(
 
     from baselines.crf import config_from_params, train_crf
 
-    params = {k: v for k, v in params.items() if k not in ("device", "torch_threads")}
+    params = _without_runtime(params)
     config = config_from_params(params, seed=seed)
     if progress:
         progress("message", {"text": f"training CRF ({config.feature_set}, c1={config.c1}, c2={config.c2})"})
@@ -279,7 +282,7 @@ def _train_spacy(
 
     from baselines.spacy_ner import config_from_params, require_spacy, train_spacy
 
-    params = {k: v for k, v in params.items() if k not in ("device", "torch_threads")}
+    params = _without_runtime(params)
     config = config_from_params(params, seed=seed)
     require_spacy()  # a missing extra fails here, naming it, before any work
     if progress:
