@@ -18,7 +18,7 @@ raises a :class:`~bench.errors.ConfigError` that says what to install.
   byte-identical model (tested).
 * **Persistence** — :meth:`SpacyModel.save` writes ``pipeline/`` (``nlp.to_disk``) and a
   ``nerbench_model.json`` saying ``"kind": "spacy"`` with the labels, the config and the sha256 of
-  every pipeline file, atomically (:func:`bench.finetune.atomic_model_dir`), so
+  every pipeline file, atomically (:func:`bench.modeldir.atomic_model_dir`), so
   ``nerbench predict --model DIR`` can use it; :meth:`SpacyModel.load` checks the checksums first.
 
 Not used on purpose: spaCy's ``lexeme_norm`` lookup tables (package ``spacy-lookups-data``), so every
@@ -555,10 +555,10 @@ class SpacyModel:
     def save(self, directory: str | Path) -> Path:
         """Write ``pipeline/`` and ``nerbench_model.json`` (last, with every file's sha256) into ``directory``.
 
-        Atomically (:func:`bench.finetune.atomic_model_dir`): a kill while saving leaves the previous
+        Atomically (:func:`bench.modeldir.atomic_model_dir`): a kill while saving leaves the previous
         model (or nothing), never a folder that looks complete.
         """
-        from bench.finetune import atomic_model_dir
+        from bench.modeldir import atomic_model_dir
 
         d = Path(directory)
         with atomic_model_dir(d, marker=MODEL_JSON) as tmp:
@@ -578,7 +578,7 @@ class SpacyModel:
     @classmethod
     def load(cls, directory: str | Path) -> SpacyModel:
         """Read a folder written by :meth:`save`; a damaged or foreign one is a clear :class:`SpacyError`."""
-        from bench.finetune import read_json_object, refuse_unfinished
+        from bench.modeldir import read_json_object, refuse_unfinished
 
         d = Path(directory)
         if not d.is_dir():

@@ -53,22 +53,23 @@ def _log_to_file(path: Path) -> None:
     logging.getLogger().addHandler(handler)
 
 
-def preflight_models(cells: list[Any]) -> None:
-    """Fail before any cell runs when a transformer's weights cannot be found (e.g. hub ids offline)."""
+def preflight_systems(cells: list[Any]) -> None:
+    """Fail before any cell runs when a system cannot run here: each kind's ``preflight`` (a transformer's
+    weights not found, e.g. hub ids offline; the spaCy extra not installed)."""
     from bench.errors import ConfigError
-    from bench.models import load_config, resolve_model
+    from bench.systems import get_kind
 
     problems = []
-    for model in sorted({c.spec.model for c in cells if c.spec.kind == "transformer" and c.spec.model}):
+    for kind, model in sorted({(c.spec.kind, c.spec.model or "") for c in cells}):
         try:
-            load_config(resolve_model(model))
+            get_kind(kind).preflight(model or None)
         except ConfigError as exc:
             problems.append(str(exc))
     if problems:
         raise ConfigError(
-            "model weights not available, nothing was run:\n  " + "\n  ".join(problems)
-            + "\n(give a local Hugging Face directory as the system's model, or run with hub access; "
-            "--system selects the systems that are available)"
+            "systems not available, nothing was run:\n  " + "\n  ".join(problems)
+            + "\n(give a local Hugging Face directory as the system's model, or run with hub access; install the "
+            "extra a message names; --system selects the systems that are available)"
         )
 
 
@@ -267,7 +268,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     cells = [c for c in cells if c.task not in missing]
 
-    preflight_models(cells)
+    preflight_systems(cells)
     preflight_writable({"results dir": args.results_dir, "models dir": args.models_dir,
                         "log file folder": log_file.parent})
     lock = results_lock(args.results_dir) if rank == 0 else None  # other ranks write nothing
@@ -382,6 +383,8 @@ class LiveDisplay:
                        description=f"  predict {info['split']} ({info['sentences']} sentences)")
         elif event == "message":
             bar.update(inner, visible=True, total=1, completed=0, description=f"  {info['text']}")
+        elif event == "estimate":  # stays on screen: a long cell says so before it starts
+            bar.console.print(f"{escape(info['cell'])}: {escape(info['text'])}", soft_wrap=True, highlight=False)
 
 
 class _ConsoleHandler(logging.Handler):

@@ -9,8 +9,9 @@ definition or training code never masquerades as a regression or as a pass.
 Compared: the main score (``metrics.main.value``, F1 (conlleval) since scorer version 2), strict F1
 and the official span F1 where present.
 
-Tolerances: a CRF is deterministic, so 0.002 F1; a transformer gets max(2·std of the reference
-seeds, 0.005) — half a point when the reference has a single seed.
+Tolerances: a deterministic system kind (the CRF; see ``SystemKind.deterministic``) gets 0.002 F1;
+any other (a transformer, spaCy) gets max(2·std of the reference seeds, 0.005) — half a point when the
+reference has a single seed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from bench.results import iter_results
 
 CRF_TOLERANCE = 0.002
+"""For a deterministic kind (the CRF): rounding only."""
 TRANSFORMER_MIN_TOLERANCE = 0.005
 
 # (label, dotted path into the result) of every metric the check compares.
@@ -84,7 +86,9 @@ class Finding:
 
 
 def tolerance(kind: str, values: list[float]) -> float:
-    if kind == "crf":
+    from bench.systems import SYSTEM_KINDS
+
+    if kind in SYSTEM_KINDS and SYSTEM_KINDS.get(kind).deterministic:
         return CRF_TOLERANCE
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return max(2 * spread, TRANSFORMER_MIN_TOLERANCE)

@@ -50,7 +50,8 @@ Counts = Sequence[Sequence[int]]
 """Per-unit ``(tp, fp, fn)`` triples, as returned by :func:`sentence_counts` or :func:`sum_by_unit`."""
 Mode = Literal["conlleval", "strict"]
 """How tags are read into entities: ``conlleval`` (seqeval default, a stray ``I-`` opens an entity)
-or ``strict`` (seqeval strict IOB2, a stray ``I-`` is no entity)."""
+or ``strict`` (seqeval strict IOB2, a stray ``I-`` is no entity). Both are read by nerbench's one chunker,
+:func:`bench.data.schemes.tags_to_spans` (``strict=True`` for the second)."""
 Span = tuple[int, int]
 
 MODES: tuple[Mode, ...] = ("conlleval", "strict")
@@ -131,7 +132,7 @@ def conlleval_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
     """Return the entities of one sentence as conlleval (seqeval's default mode) reads them.
 
     Each entity is ``(type, start, end)`` with ``end`` exclusive. A stray ``I-X`` opens an entity.
-    This is :func:`bench.data.schemes.tags_to_spans`, the one conlleval chunker in nerbench.
+    This is :func:`bench.data.schemes.tags_to_spans`, nerbench's one chunker, as a set.
 
     >>> sorted(conlleval_entities(["B-PER", "I-PER", "O", "I-LOC", "B-ORG", "I-LOC"]))
     [('LOC', 3, 4), ('LOC', 5, 6), ('ORG', 4, 5), ('PER', 0, 2)]
@@ -143,38 +144,20 @@ def strict_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
     """Return the entities of one sentence as seqeval's strict IOB2 reader sees them: ``B-X I-X*`` only.
 
     Each entity is ``(type, start, end)`` with ``end`` exclusive. A stray ``I-`` is skipped, not
-    turned into an entity.
+    turned into an entity. This is ``tags_to_spans(tags, strict=True)``
+    (:func:`bench.data.schemes.tags_to_spans`), as a set.
 
     >>> sorted(strict_entities(["B-PER", "I-PER", "O", "I-LOC", "B-ORG", "I-LOC"]))
     [('ORG', 4, 5), ('PER', 0, 2)]
     """
-    out: set[tuple[str, int, int]] = set()
-    cur_type: str | None = None
-    cur_start = 0
-    for i, tag in enumerate(tags):
-        if tag == "O":
-            prefix, etype = "O", ""
-        else:
-            prefix, etype = split_tag(tag, i)
-        if prefix == "I" and cur_type == etype:
-            continue
-        if cur_type is not None:
-            out.add((cur_type, cur_start, i))
-            cur_type = None
-        if prefix == "B":
-            cur_type, cur_start = etype, i
-    if cur_type is not None:
-        out.add((cur_type, cur_start, len(tags)))
-    return out
+    return set(tags_to_spans(tags, strict=True))
 
 
 def entities(tags: Sequence[str], *, mode: Mode) -> set[tuple[str, int, int]]:
-    """The entities of one sentence in ``mode`` (``"conlleval"`` or ``"strict"``)."""
-    if mode == "conlleval":
-        return conlleval_entities(tags)
-    if mode == "strict":
-        return strict_entities(tags)
-    raise ValueError(f"unknown mode {mode!r} (use one of {', '.join(MODES)})")
+    """The entities of one sentence in ``mode`` (``"conlleval"`` or ``"strict"``), as a set."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r} (use one of {', '.join(MODES)})")
+    return set(tags_to_spans(tags, strict=mode == "strict"))
 
 
 def invalid_tags(tags: Sequence[str]) -> int:

@@ -23,13 +23,14 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from bench.data.conll import DOCSTART, split_columns
 from bench.data.schemes import tags_to_spans
 from bench.data.wordtok import DEFAULT_WORD_TOKENIZER, WORD_TOKENIZERS, get_word_tokenizer
 from bench.errors import ConfigError, NerbenchError
-from bench.finetune import MODEL_INFO_FILE, read_json_object, refuse_unfinished
+from bench.modeldir import MODEL_INFO_FILE, read_json_object, refuse_unfinished
+from bench.systems.base import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -221,93 +222,6 @@ def entities(doc: Doc, tags: Sequence[str], scores: Sequence[float | None]) -> l
 # --------------------------------------------------------------------------- predictors
 
 
-class Predictor(Protocol):
-    kind: str
-    labels: list[str]
-    word_tokenizer: str
-    """How raw text is cut into words for this model: the training task's tokenizer (from the model
-    folder's ``nerbench_model.json``; ``simple`` for a folder that does not say)."""
-
-    def tag(
-        self, docs: Sequence[Sequence[str]], *, pos: Sequence[Sequence[str] | None] | None = None
-    ) -> list[tuple[list[str], list[float | None]]]: ...
-
-
-class TransformerPredictor:
-    """Batched, length-sorted, windowed word tagging with per-word probabilities
-    (:func:`bench.finetune.predict_words`).
-
-    ``decode`` overrides the decoding saved with the model (``viterbi`` or ``argmax``).
-    """
-
-    kind = "transformer"
-    word_tokenizer = DEFAULT_WORD_TOKENIZER
-
-    def __init__(
-        self, model_dir: Path, *, device: str = "auto", batch_size: int = 64, decode: str | None = None
-    ) -> None:
-        from bench.finetune import load_trained
-
-        self.loaded = load_trained(model_dir, device=device, decode=decode)
-        self.labels = self.loaded.labels
-        self.batch_size = batch_size
-
-    def tag(
-        self, docs: Sequence[Sequence[str]], *, pos: Sequence[Sequence[str] | None] | None = None
-    ) -> list[tuple[list[str], list[float | None]]]:
-        """``pos`` is accepted for a uniform interface; transformers do not use it."""
-        from bench.finetune import predict_words
-
-        tags, _, scores = predict_words(self.loaded, [list(d) for d in docs], batch_size=self.batch_size)
-        out: list[tuple[list[str], list[float | None]]] = []
-        for word_tags, word_scores in zip(tags, scores, strict=True):
-            optional: list[float | None] = list(word_scores)
-            out.append((word_tags, optional))
-        return out
-
-
-class CrfPredictor:
-    """The CRF baseline; a word's score is its marginal probability of the predicted tag."""
-
-    kind = "crf"
-    word_tokenizer = DEFAULT_WORD_TOKENIZER
-
-    def __init__(self, model_dir: Path) -> None:
-        from baselines.crf import CrfModel
-
-        self.model = CrfModel.load(model_dir)
-        self.labels = list(self.model.labels)
-
-    def tag(
-        self, docs: Sequence[Sequence[str]], *, pos: Sequence[Sequence[str] | None] | None = None
-    ) -> list[tuple[list[str], list[float | None]]]:
-        if self.model.uses_pos and (pos is None or any(p is None for p in pos)):
-            raise ConfigError(
-                "this CRF was trained with POS features: give CoNLL input with a POS column "
-                "(--format conll --pos-column N), or train it with params.use_pos = false"
-            )
-        return [(t, list(s)) for t, s in self.model.predict_with_scores([list(d) for d in docs], pos=pos)]
-
-
-class SpacyPredictor:
-    """The spaCy baseline (``nerbench[spacy]``): one tag per given word, no per-word score."""
-
-    kind = "spacy"
-    word_tokenizer = DEFAULT_WORD_TOKENIZER
-
-    def __init__(self, model_dir: Path) -> None:
-        from baselines.spacy_ner import SpacyModel
-
-        self.model = SpacyModel.load(model_dir)
-        self.labels = list(self.model.labels)
-
-    def tag(
-        self, docs: Sequence[Sequence[str]], *, pos: Sequence[Sequence[str] | None] | None = None
-    ) -> list[tuple[list[str], list[float | None]]]:
-        """``pos`` is accepted for a uniform interface; spaCy's default NER does not use it."""
-        return [(t, [None] * len(t)) for t in self.model.predict_tokens([list(d) for d in docs])]
-
-
 def load_predictor(
     model_dir: str | Path, *, device: str = "auto", batch_size: int = 64, decode: str | None = None
 ) -> Predictor:
@@ -321,7 +235,9 @@ def load_predictor(
     refuse_unfinished(path)
     info_file = path / MODEL_INFO_FILE
     if not info_file.is_file():
-        if (path / "config.json").is_file():
+        if (path / "config.json").is_file():  # a Hugging Face folder saved by something else
+            from bench.systems.transformer import TransformerPredictor
+
             return TransformerPredictor(path, device=device, batch_size=batch_size, decode=decode)
         from baselines.crf import CrfModel
 
@@ -335,19 +251,13 @@ def load_predictor(
     if not isinstance(word_tokenizer, str) or word_tokenizer not in WORD_TOKENIZERS:
         raise ConfigError(f"{info_file}: unknown word_tokenizer {word_tokenizer!r} "
                           f"(this nerbench has {', '.join(WORD_TOKENIZERS)})")
-    predictor: Predictor
-    if kind == "crf":
-        predictor = CrfPredictor(path)
-    elif kind == "spacy":
-        predictor = SpacyPredictor(path)
-    elif kind == "transformer":
-        predictor = TransformerPredictor(path, device=device, batch_size=batch_size, decode=decode)
-    else:
-        predictor = None  # type: ignore[assignment]
-    if predictor is not None:
-        predictor.word_tokenizer = word_tokenizer
-        return predictor
-    raise ConfigError(f"{info_file}: unknown model kind {kind!r} (expected 'crf', 'spacy' or 'transformer')")
+    from bench.systems import get_kind, spelled_kinds, trainable_kinds
+
+    if not isinstance(kind, str) or kind not in trainable_kinds():
+        raise ConfigError(f"{info_file}: unknown model kind {kind!r} (expected {spelled_kinds()})")
+    predictor = get_kind(kind).load(path, device=device, batch_size=batch_size, decode=decode)
+    predictor.word_tokenizer = word_tokenizer
+    return predictor
 
 
 def predict_docs(

@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 
 from bench.catalog import shipped_dir
 from bench.data.load import TaskData, load_task_data
+from bench.data.types import Sentence
 from bench.errors import ConfigError, NerbenchError
 from bench.results import (
     ResultError,
@@ -276,6 +277,26 @@ MeasureFn = Callable[[], dict[str, Any]]
 """Returns the ``cost.process`` block of the process the cell runs in (see :func:`bench.gpu.process_cost`)."""
 
 
+def _estimate(cell: Cell, params: dict[str, Any], train: Sequence[Sentence], dev: Sequence[Sentence],
+              predicted: list[Sequence[Sentence]], device: str, progress: ProgressFn | None) -> dict[str, Any] | None:
+    """The kind's duration estimate, logged and shown before a cell of a minute or more starts. Never
+    fails the cell: an estimate that cannot be made is logged and skipped."""
+    from bench.systems import get_kind
+
+    try:
+        found = get_kind(cell.spec.kind).estimate(params, model=cell.spec.model, train=train, dev=dev,
+                                                   predicted=predicted, device=device)
+    except Exception as exc:  # noqa: BLE001 - only an estimate
+        log.info("%s: no duration estimate (%s: %s)", cell.label, type(exc).__name__, exc)
+        return None
+    if found is None:
+        return None
+    log.info("%s: %s", cell.label, found["text"])
+    if progress and found["seconds"] >= 60:
+        progress("estimate", {"cell": cell.label, "seconds": found["seconds"], "text": found["text"]})
+    return found
+
+
 def run_cell(
     cell: Cell, data: TaskData, config: RunConfig, *, splits: tuple[str, ...], progress: ProgressFn | None = None,
     measure: MeasureFn | None = None,
@@ -296,13 +317,16 @@ def run_cell(
     dev = _limit(data.splits["dev"].sentences, limits.get("max_eval_sentences")) if "dev" in data.splits else []
     model_rel = Path(cell.task) / cell.system / f"seed{cell.seed}"
     model_dir = Path(config.models_dir) / model_rel
-    from bench.finetune import check_model_dir_replaceable
+    from bench.modeldir import check_model_dir_replaceable
 
     check_model_dir_replaceable(model_dir)  # fails before training, not after it
+    device = params.get("device", config.device)
+    estimate = _estimate(cell, params, train, dev, [_limit(data.sentences(s), limits.get("max_eval_sentences"))
+                                                    for s in splits if s in data.splits], device, progress)
     t0 = time.perf_counter()
     trained = train_system(
         cell.spec, params, train=train, dev=dev, data=data, seed=cell.seed, model_dir=model_dir,
-        device=params.get("device", config.device), progress=progress,
+        device=device, progress=progress,
     )
     train_wall = time.perf_counter() - t0
     check_stop()
@@ -310,6 +334,8 @@ def run_cell(
         return []  # under torchrun only rank 0 predicts and writes
     key = cell_key(cell, data)
     training = dict(trained.training)
+    if estimate is not None:
+        training["estimate"] = {k: v for k, v in estimate.items() if k != "text"}
     if "model_dir" in training:
         training["model_dir"] = str(model_rel)
     system = {

@@ -201,14 +201,10 @@ def load_task_file(path: Path) -> TaskSpec:
 # --------------------------------------------------------------------------- suites
 
 
-SYSTEM_KINDS = ("crf", "spacy", "transformer")
-"""System kinds a suite can train (``external`` results are scored, never trained)."""
-
-
 @dataclass(frozen=True)
 class SystemSpec:
-    """A system in a suite: ``crf``, ``spacy`` (the optional extra ``nerbench[spacy]``) or ``transformer``
-    (with a model name, local dir or hub id)."""
+    """A system in a suite: a trainable kind of :data:`bench.systems.SYSTEM_KINDS` (``crf``, ``spacy`` (the
+    optional extra ``nerbench[spacy]``), ``transformer`` (with a model name, local dir or hub id), ...)."""
 
     kind: str
     model: str | None = None
@@ -223,10 +219,13 @@ class SystemSpec:
         for name, value in self.resources.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"resources.{name} must be a number >= 0, got {value!r}")
-        if self.kind not in SYSTEM_KINDS:
-            raise ValueError(f"system kind must be 'crf', 'spacy' or 'transformer', got {self.kind!r}")
-        if self.kind == "transformer" and not self.model:
-            raise ValueError("a transformer system needs 'model' (named offline model, local dir or hub id)")
+        from bench.systems import SYSTEM_KINDS, spelled_kinds, trainable_kinds
+
+        if self.kind not in trainable_kinds():
+            hint = " (external predictions are scored with `nerbench score`)" if self.kind in SYSTEM_KINDS else ""
+            raise ValueError(f"system kind must be {spelled_kinds()}, got {self.kind!r}{hint}")
+        if SYSTEM_KINDS.get(self.kind).needs_model and not self.model:
+            raise ValueError(f"a {self.kind} system needs 'model' (named offline model, local dir or hub id)")
 
 
 @dataclass(frozen=True)
@@ -296,27 +295,6 @@ def load_suite_file(path: Path) -> SuiteSpec:
 RUNNER_PARAM_TYPES: dict[str, type] = {"max_train_sentences": int, "max_eval_sentences": int}
 """Parameters the runner applies itself (data limits, positive integers) for every system kind."""
 
-CRF_PARAM_TYPES: dict[str, type] = {
-    "feature_set": str,
-    "c1": float,
-    "c2": float,
-    "max_iterations": int,
-    "all_possible_transitions": bool,
-    "min_freq": int,
-    "use_pos": bool,
-    "resource_folds": int,
-    "seed": int,
-}
-"""``baselines.crf.CrfConfig``'s fields, declared here so loading a suite does not import scikit-learn
-(a test checks the two agree)."""
-
-EXTRA_PARAM_TYPES: dict[str, dict[str, type]] = {
-    "crf": {"device": str, "torch_threads": int},  # accepted for every kind; the CRF ignores them
-    "spacy": {"device": str, "torch_threads": int},  # so does spaCy (CPU, thinc's own single thread)
-    "transformer": {"trust_remote_code": bool},
-}
-
-
 def param_types(cls: type) -> dict[str, type]:
     """A config dataclass's field types as TOML checks them (``X | None`` is ``X``: TOML has no null).
 
@@ -332,18 +310,11 @@ def param_types(cls: type) -> dict[str, type]:
 
 
 def system_param_types(kind: str) -> dict[str, type]:
-    """Every parameter a system of ``kind`` accepts in a suite, with its type."""
-    if kind == "transformer":
-        from bench.finetune import FinetuneConfig  # no torch at import time
+    """Every parameter a system of ``kind`` accepts in a suite, with its type (the kind's config fields,
+    the extras it accepts, and the runner's data limits). No torch, spaCy or scikit-learn is imported."""
+    from bench.systems import get_kind
 
-        own = param_types(FinetuneConfig)
-    elif kind == "spacy":
-        from baselines.spacy_ner import SpacyConfig  # spaCy itself is imported only to train or load
-
-        own = param_types(SpacyConfig)
-    else:
-        own = dict(CRF_PARAM_TYPES)
-    return {**own, **EXTRA_PARAM_TYPES[kind], **RUNNER_PARAM_TYPES}
+    return {**get_kind(kind).param_types(), **RUNNER_PARAM_TYPES}
 
 
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}

@@ -1,9 +1,10 @@
 """Behaviour versions that go into every cell key.
 
 Bump :data:`SCORER_VERSION` when a metric's definition or the scoring code changes what it reports,
-and a system kind's entry in :data:`SYSTEM_VERSIONS` when its training or prediction code changes
-what it learns or predicts. A result written under another version is *stale*: the report marks
-it, and ``nerbench run`` runs the cell again (``nerbench rescore`` refreshes a scorer-only change
+and a system kind's ``version`` (:class:`bench.systems.SystemKind`, in its module under
+``bench/systems/``) when its training or prediction code changes what it learns or predicts. A
+result written under another version is *stale*: the report marks it, and ``nerbench run`` runs the
+cell again (``nerbench rescore`` refreshes a scorer-only change
 from the saved predictions without training).
 """
 
@@ -16,18 +17,11 @@ SCORER_VERSION = 3
 3: ``metrics.analysis`` (seen/unseen mentions against the train split, nervaluate error types, entity
 length, type confusion); the other metrics are unchanged, so ``nerbench rescore`` brings v2 results up."""
 
-SYSTEM_VERSIONS: dict[str, int] = {
-    "crf": 2,  # 2: saved predictions with per-word marginals
-    "transformer": 3,  # 2: constrained Viterbi decoding by default, saved predictions with scores
-    # 3: a token budget per forward pass (max_batch_tokens): over-budget batches run as micro-batches
-    "spacy": 1,  # 1: blank spaCy 3.8 pipeline, default NER model, dev-selected epoch (baselines/spacy_ner.py)
-    "external": 1,
-}
-
-
 def system_version(kind: str) -> int:
     """The implementation version of a system kind (0 for a kind this nerbench does not know)."""
-    return SYSTEM_VERSIONS.get(kind, 0)
+    from bench.systems import SYSTEM_KINDS
+
+    return SYSTEM_KINDS.get(kind).version if kind in SYSTEM_KINDS else 0
 
 
 def stale_reasons(result: dict[str, Any]) -> list[str]:

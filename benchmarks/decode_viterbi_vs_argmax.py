@@ -143,7 +143,7 @@ def evaluate_split(
 
 def model_record(model_dir: Path, loaded: Any) -> dict[str, Any]:
     from bench.data.load import sha256_file
-    from bench.finetune import MODEL_INFO_FILE
+    from bench.modeldir import MODEL_INFO_FILE
 
     info_path = model_dir / MODEL_INFO_FILE
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}

@@ -290,7 +290,7 @@ def test_broken_crf_model_folders_are_clear_errors(
 KILLED_SAVE = """
 import os, sys
 from pathlib import Path
-from bench.finetune import atomic_model_dir
+from bench.modeldir import atomic_model_dir
 with atomic_model_dir(Path(sys.argv[1]), marker="nerbench_model.json") as tmp:
     (tmp / "model.crfsuite").write_bytes(b"half a model")
     (tmp / "nerbench_model.json").write_text("{}")

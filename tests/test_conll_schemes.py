@@ -326,3 +326,32 @@ def test_every_scheme_reads_back_its_entities(case: tuple[int, list[tuple[str, i
 def test_conversion_keeps_the_conlleval_reading_of_any_sequence(tags: list[str]) -> None:
     assert tags_to_spans(to_iob2(tags)) == tags_to_spans(tags)
     assert invalid_iob2(to_iob2(tags)) is None
+
+
+IOB2_POOL = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+@given(st.lists(st.sampled_from(IOB2_POOL), max_size=12))
+def test_strict_and_lenient_readings_differ_exactly_on_stray_i_tags(tags: list[str]) -> None:
+    """On IOB2 tags the strict reading keeps the lenient entities that start with ``B-`` and drops those a
+    stray ``I-`` opens; so the readings agree exactly when the sequence is valid IOB2."""
+    lenient, strict = tags_to_spans(tags), tags_to_spans(tags, strict=True)
+    strays = {i for i, _ in violations(tags, "IOB2")}  # an I-X that continues no X entity
+    assert strict == [s for s in lenient if s[1] not in strays]
+    assert [s for s in lenient if s[1] in strays] == [s for s in lenient if tags[s[1]].startswith("I-")]
+    assert (strict == lenient) == (invalid_iob2(tags) is None)
+    assert tags_to_spans(to_iob2(tags), strict=True) == lenient  # repaired tags read the same either way
+
+
+def test_strict_reading_by_hand() -> None:
+    # a stray I-PER (at the start), and the I-PER continuing it: one lenient entity, no strict one
+    assert tags_to_spans(["I-PER", "I-PER", "B-PER", "I-PER", "I-LOC"]) == [("PER", 0, 2), ("PER", 2, 4), ("LOC", 4, 5)]
+    assert tags_to_spans(["I-PER", "I-PER", "B-PER", "I-PER", "I-LOC"], strict=True) == [("PER", 2, 4)]
+    # valid IOB2: the same entities, in order
+    valid = ["B-PER", "I-PER", "B-PER", "O", "B-LOC", "I-LOC"]
+    assert tags_to_spans(valid, strict=True) == tags_to_spans(valid) == [("PER", 0, 2), ("PER", 2, 3), ("LOC", 4, 6)]
+    # strict reads IOB2 only: another prefix ends the entity and opens none (as bench.metrics' strict mode did)
+    assert tags_to_spans(["B-PER", "E-PER", "S-LOC"], strict=True) == [("PER", 0, 1)]
+    assert tags_to_spans(["B-PER", "E-PER", "S-LOC"]) == [("PER", 0, 2), ("LOC", 2, 3)]
+    with pytest.raises(TypeError):
+        tags_to_spans(["O"], True)  # type: ignore[misc]  # the mode is keyword-only

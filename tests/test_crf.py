@@ -425,7 +425,7 @@ def test_training_writes_the_model_file_sklearn_crfsuite_writes(
 ) -> None:
     """Training drives pycrfsuite directly (no scikit-learn import); the model bytes must equal what
     ``sklearn_crfsuite.CRF.fit`` writes for the same features and parameters."""
-    from baselines.crf import _prepare
+    from baselines.crf.train import _prepare
 
     prep = _prepare(tiny, FAST)
     path = tmp_path / "sk.crfsuite"
@@ -527,3 +527,30 @@ def test_tune_crf_search_never_reads_test_but_final_does(
     # control: the guard works, since the final run scores test once and so must trip it
     with pytest.raises(AssertionError, match="the test split was read"):
         tune_crf.run_final("tiny", config=FAST, data_dir=tmp_path)
+
+
+def test_the_package_exports_every_public_name_and_imports_neither_torch_nor_sklearn() -> None:
+    """``baselines.crf`` is a package of layers; every public name they define is importable from the package,
+    and a CRF cell's import stays cheap (scikit-learn only inside :func:`make_crf`, torch never)."""
+    import ast
+    import subprocess
+    import sys
+
+    import baselines.crf as crf
+
+    from .conftest import REPO
+
+    defined: set[str] = set()
+    for path in (REPO / "baselines" / "crf").glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                defined.add(node.name)
+            elif isinstance(node, ast.Assign):
+                defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                defined.add(node.target.id)
+    public = {n for n in defined if not n.startswith("_") and n != "log"}
+    assert public <= set(crf.__all__), sorted(public - set(crf.__all__))
+    assert all(hasattr(crf, name) for name in crf.__all__)
+    code = "import sys, baselines.crf; assert 'torch' not in sys.modules and 'sklearn' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120)

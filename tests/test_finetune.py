@@ -26,7 +26,6 @@ from bench.data.schemes import invalid_iob2, tags_to_spans  # noqa: E402
 from bench.data.types import Sentence  # noqa: E402
 from bench.errors import ConfigError  # noqa: E402
 from bench.finetune import (  # noqa: E402
-    MODEL_INFO_FILE,
     DistContext,
     FinetuneConfig,
     _evaluate_dev,
@@ -45,6 +44,7 @@ from bench.finetune import (  # noqa: E402
     viterbi_decode,
     word_log_probs,
 )
+from bench.modeldir import MODEL_INFO_FILE  # noqa: E402
 from bench.models import MODELS, ModelSpec, load_tokenizer, needs_prefix_space, resolve_model  # noqa: E402
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, Entities
 
+from bench.data.schemes import tags_to_spans
 from bench.data.types import Entity, Sentence
 from bench.metrics import (
     MAIN,
@@ -21,8 +22,10 @@ from bench.metrics import (
     bootstrap_ci_counts,
     bootstrap_ci_seeds,
     check_tags,
+    conlleval_entities,
     conlleval_f1,
     holm,
+    invalid_tags,
     match_spans,
     official_ehealthkd,
     official_spans,
@@ -260,6 +263,20 @@ def test_sentence_counts_equal_seqeval_in_both_modes(data: st.DataObject, gold: 
     s = score_tags(gold, pred)  # summed: score_tags cross-checks them against seqeval's micro P/R/F1 too
     nv, micro = s["nervaluate"]["overall"]["strict"], s["conlleval"]["micro"]
     assert (nv["correct"], nv["actual"], nv["possible"]) == (micro["tp"], micro["tp"] + micro["fp"], micro["support"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(TAG_POOL), max_size=12))
+def test_the_one_chunker_reads_as_seqeval_in_both_modes(tags: list[str]) -> None:
+    """``tags_to_spans`` is both of seqeval's chunkers: its default (conlleval) one, and strict IOB2 with
+    ``strict=True``; the metrics' entity sets are exactly its spans, and ``invalid_tags`` counts the ``I-``
+    tags that the strict reading leaves outside every entity."""
+    lenient, strict = tags_to_spans(tags), tags_to_spans(tags, strict=True)
+    assert lenient == sorted(((t, s, e + 1) for t, s, e in get_entities(tags)), key=lambda x: x[1])
+    assert strict == sorted((e.to_tuple()[1:] for e in Entities([tags], IOB2).entities[0]), key=lambda x: x[1])
+    assert conlleval_entities(tags) == set(lenient) and strict_entities(tags) == set(strict)
+    covered = {k for _, s, e in strict for k in range(s, e)}
+    assert invalid_tags(tags) == sum(t.startswith("I-") and k not in covered for k, t in enumerate(tags))
 
 
 def test_sum_by_unit_keeps_first_appearance_order() -> None:

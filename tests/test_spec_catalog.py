@@ -167,7 +167,8 @@ def test_wheel_ships_task_and_suite_files(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("nerbench-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"bench/_tasks/conll2003.toml", "bench/_tasks/suites/default.toml", "bench/data/conll.py",
-            "baselines/crf.py"} <= names
+            "baselines/crf/__init__.py", "baselines/crf/model.py", "bench/finetune/train.py",
+            "bench/systems/__init__.py", "bench/systems/transformer.py"} <= names
     # the embedded corpus travels with its licence and attribution
     assert {f"bench/_tasks/data/wnut17/{n}" for n in ("wnut17train.conll", "emerging.dev.conll",
                                                        "emerging.test.annotated", "ATTRIBUTION.md", "README.md")} <= names
@@ -253,12 +254,14 @@ def test_unknown_param_names_are_left_to_the_run_plan(tmp_path: Path) -> None:
     assert suite.system["minilm-l6"].params["epochz"] == "two"
 
 
-def test_declared_crf_param_types_match_the_crf_config() -> None:
+def test_crf_param_types_are_the_crf_configs_fields() -> None:
     from baselines.crf import CrfConfig, config_from_params
-    from bench.spec import CRF_PARAM_TYPES, param_types
+    from bench.spec import RUNNER_PARAM_TYPES, param_types, system_param_types
 
-    assert CRF_PARAM_TYPES == param_types(CrfConfig)
-    config_from_params({k: {int: 1, float: 0.5, bool: True, str: "rich-v1"}[t] for k, t in CRF_PARAM_TYPES.items()})
+    types_ = system_param_types("crf")
+    assert {k: t for k, t in types_.items() if k not in RUNNER_PARAM_TYPES} == {
+        **param_types(CrfConfig), "device": str, "torch_threads": int}
+    config_from_params({k: {int: 1, float: 0.5, bool: True, str: "rich-v1"}[t] for k, t in param_types(CrfConfig).items()})
 
 
 def test_transformer_param_types_come_from_finetune_config_without_torch() -> None:

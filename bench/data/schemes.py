@@ -146,32 +146,46 @@ def detect_scheme(sequences: Sequence[Sequence[str]]) -> str:
     return "IOB1" if iob1 else "IOB2"
 
 
-def tags_to_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """Entities as ``(type, start, end)`` token spans (end exclusive), read the way conlleval reads them.
+def tags_to_spans(tags: Sequence[str], *, strict: bool = False) -> list[tuple[str, int, int]]:
+    """Entities as ``(type, start, end)`` token spans (end exclusive), in order: nerbench's one chunker.
 
-    The one chunker of nerbench. A chunk starts at ``B``/``S``/``U``, or at an ``I``/``E``/``L``
-    that does not continue a chunk of its type; it ends after ``E``/``L``/``S``/``U``, before
-    ``O`` or a new start. So a stray ``I-`` starts a new entity (the lenient conlleval reading),
-    and valid IOB1, IOB2, BIOES and BILOU all give their intended entities.
+    Two readings, the two modes of :mod:`bench.metrics`:
+
+    * lenient (default), the way conlleval (and seqeval's default mode) reads tags: a chunk starts at
+      ``B``/``S``/``U``, or at an ``I``/``E``/``L`` that does not continue a chunk of its type; it
+      ends after ``E``/``L``/``S``/``U``, before ``O`` or a new start. So a stray ``I-`` starts a
+      new entity, and valid IOB1, IOB2, BIOES and BILOU all give their intended entities.
+    * ``strict=True``, seqeval's strict IOB2 reading: an entity is ``B-X I-X*`` and nothing else. A
+      stray ``I-`` (after ``O``, at the start, after another type), and the ``I-`` tags continuing
+      it, are no entity. Any other prefix (``E``/``S``/``L``/``U``) ends the current entity and
+      starts none: strict is for IOB2 tags (:func:`bench.metrics.check_tags` accepts nothing else).
+
+    On IOB2 tags (``O``/``B-``/``I-``) strict keeps exactly the lenient entities that start with
+    ``B-``, so the two differ only where a stray ``I-`` is, and agree on every valid IOB2 sequence.
 
     >>> tags_to_spans(["B-PER", "I-PER", "O", "B-LOC", "I-ORG"])
     [('PER', 0, 2), ('LOC', 3, 4), ('ORG', 4, 5)]
+    >>> tags_to_spans(["B-PER", "I-PER", "O", "B-LOC", "I-ORG"], strict=True)
+    [('PER', 0, 2), ('LOC', 3, 4)]
     >>> tags_to_spans(["I-PER", "I-PER", "B-PER", "S-LOC", "B-LOC", "E-LOC", "I-LOC"])
     [('PER', 0, 2), ('PER', 2, 3), ('LOC', 3, 4), ('LOC', 4, 6), ('LOC', 6, 7)]
+    >>> valid = ["B-PER", "I-PER", "B-PER", "O", "B-LOC"]
+    >>> tags_to_spans(valid, strict=True) == tags_to_spans(valid)
+    True
     """
     spans: list[tuple[str, int, int]] = []
     cur: list = []  # [type, start, end, closed]
     for i, tag in enumerate(tags):
         p, t = split_tag(tag, i)
         p = _END.get(p, p)
-        if p in ("I", "E") and cur and not cur[3] and cur[0] == t:
+        if cur and not cur[3] and cur[0] == t and (p == "I" or (p == "E" and not strict)):
             cur[2] = i + 1
             cur[3] = p == "E"
             continue
         if cur:
             spans.append((cur[0], cur[1], cur[2]))
             cur = []
-        if p != "O":
+        if p == "B" or (p != "O" and not strict):
             cur = [t, i, i + 1, p in ("E", "S")]
     if cur:
         spans.append((cur[0], cur[1], cur[2]))

@@ -107,52 +107,21 @@ def _preload(kind: str, model: str | None = None) -> None:
     in one long-lived process; the import time is in ``cost.process.startup_seconds``. The local
     executor starts the next cell's process while this one scores, so these imports mostly overlap.
 
-    Everything: the scorers (seqeval pulls in scikit-learn, about 1.7 s). A transformer: torch,
-    transformers' auto classes and the model type's modelling module (``from_pretrained`` would
-    otherwise import it inside the timed training, about 2.5 s). A CRF never imports torch."""
+    Everything: the scorers (seqeval pulls in scikit-learn, about 1.7 s); then what the system kind's
+    ``preload`` names (a transformer: torch and the model type's modelling module; a CRF never imports
+    torch)."""
     try:
         import nervaluate  # noqa: F401
         import seqeval.metrics  # noqa: F401
     except ImportError:
         pass  # scoring reports it properly
+    from bench.systems import SYSTEM_KINDS
+
     try:
-        if kind == "transformer":
-            import torch  # noqa: F401
-            from transformers import AutoModelForTokenClassification, AutoTokenizer  # noqa: F401
-            from transformers.utils import logging as hf_logging
-
-            import bench.finetune  # noqa: F401
-
-            hf_logging.disable_progress_bar()
-            if model:
-                _preload_model_type(model)
-        elif kind == "crf":
-            import baselines.crf  # noqa: F401
-        elif kind == "spacy":
-            import spacy  # noqa: F401  (thinc imports torch when it is installed: about 2.5 s)
-            from spacy.training import Example  # noqa: F401
-
-            import baselines.spacy_ner  # noqa: F401
+        if kind in SYSTEM_KINDS:
+            SYSTEM_KINDS.get(kind).preload(model)
     except ImportError:
         pass  # training reports it properly
-
-
-def _preload_model_type(model: str) -> None:
-    """Import ``transformers.models.<type>.modeling_<type>`` for a local or named model (never the hub)."""
-    import importlib
-    from pathlib import Path
-
-    from bench.models import resolve_model
-
-    try:
-        spec = resolve_model(model)
-        if not spec.is_local:
-            return
-        model_type = json.loads((Path(spec.source) / "config.json").read_text(encoding="utf-8")).get("model_type")
-        if isinstance(model_type, str) and model_type.replace("_", "").isalnum():
-            importlib.import_module(f"transformers.models.{model_type}.modeling_{model_type}")
-    except Exception as exc:  # noqa: BLE001 - only a head start; training reports real problems
-        log.debug("no early import for model %s: %s", model, exc)
 
 
 def _key_mismatch(mine: dict[str, Any], planned: dict[str, Any]) -> str:

@@ -39,9 +39,10 @@ RAY_OPTIONS = ("num_cpus", "num_gpus", "memory")
 
 
 def cell_resources(cell: Any) -> dict[str, Any]:
-    """Ray task options for a cell: the system's ``resources`` table when the suite gives one, else one
-    GPU for a transformer on ``cuda``, and one CPU slot for everything else (a transformer on CPUs: one
-    per ``torch_threads`` it declares, so cells never oversubscribe a node's cores).
+    """Ray task options for a cell: the system's ``resources`` table when the suite gives one, else its
+    kind's ``default_resources``: one GPU for a transformer on ``cuda``, and one CPU slot for everything
+    else (a transformer on CPUs: one per ``torch_threads`` it declares, so cells never oversubscribe a
+    node's cores).
 
     >>> from bench.runner import Cell
     >>> from bench.spec import SystemSpec
@@ -54,11 +55,9 @@ def cell_resources(cell: Any) -> dict[str, Any]:
     """
     declared = dict(getattr(cell.spec, "resources", None) or {})
     if not declared:
-        if cell.spec.kind != "transformer":
-            return {"num_cpus": 1}
-        if str(cell.params.get("device", "auto")).startswith("cuda"):
-            return {"num_cpus": 1, "num_gpus": 1}
-        return {"num_cpus": max(1, int(cell.params.get("torch_threads") or 1))}
+        from bench.systems import get_kind
+
+        return get_kind(cell.spec.kind).default_resources(cell.params)
     options: dict[str, Any] = {}
     for name, amount in declared.items():
         if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:

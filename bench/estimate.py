@@ -1,0 +1,208 @@
+"""How long a transformer cell will take on this CPU, said before it starts.
+
+A base-size model on two cores trains for tens of minutes per task; a user should know that before
+the cell starts, not after. The estimate counts the floating-point work of the cell and divides it by
+what this machine's matrix multiplies reach right now:
+
+* work: ``6 N`` per training sub-token (forward + backward through the ``N`` weights of the encoder's
+  linear layers) plus attention's ``12 L d w`` for a window of width ``w`` (with document context, a
+  window is as wide as ``context_length``), for every epoch; ``2 N``
+  (+ ``4 L d w``) per sub-token for each epoch's dev pass and for the final predictions of the
+  evaluated splits. Sub-tokens per word come from the model's tokenizer on a sample of the train split.
+* speed: a probe of fp32 matrix multiplies shaped like the model's feed-forward layer
+  (the best of five timings, about 0.3 s in all, at the cell's thread count), times an efficiency factor: the share of the probe's
+  FLOP/s that full training reaches (optimiser, layer norms, softmax, data handling and smaller
+  matrices cost the rest). :data:`EFFICIENCY` was fitted on this project's committed CPU runs; the
+  README's "CPU duration estimate" table shows how far off it was on each.
+
+It is an estimate, shown as such (``~ 24 min``); nothing depends on it. Only CPUs are estimated: a
+GPU's speed depends on far more than a probe can see.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+EFFICIENCY = 0.66
+"""Training's FLOP/s as a share of the matmul probe's (CPU, fp32): the median over the committed CPU runs
+(benchmarks/estimate_accuracy.py; 0.49-0.83 run by run, MiniLM lowest, mpnet-base highest)."""
+
+SAMPLE_SENTENCES = 1000
+PROBE_SECONDS = 0.3
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the work depends on: layers, hidden size, the linear layers' weights."""
+
+    layers: int
+    hidden: int
+    intermediate: int
+
+    @property
+    def linear_params(self) -> int:
+        """Weights of the encoder's linear layers: Q, K, V, output (4 d^2) and the feed-forward (2 d f)."""
+        return self.layers * (4 * self.hidden * self.hidden + 2 * self.hidden * self.intermediate)
+
+    @classmethod
+    def from_config(cls, config: Any) -> Shape | None:
+        layers = getattr(config, "num_hidden_layers", None)
+        hidden = getattr(config, "hidden_size", None)
+        inter = getattr(config, "intermediate_size", None) or (4 * hidden if isinstance(hidden, int) else None)
+        if not all(isinstance(v, int) and v > 0 for v in (layers, hidden, inter)):
+            return None
+        return cls(layers, hidden, inter)
+
+
+@dataclass(frozen=True)
+class Widths:
+    """Sub-token counts of a split's windows: their sum and the sum of their squares (attention)."""
+
+    total: float
+    squares: float
+
+    @classmethod
+    def sampled(cls, lengths: Sequence[int], n_sentences: int, *, max_length: int, context_width: int = 0) -> Widths:
+        """Scale the sampled windows' widths (+ 2 specials) up to ``n_sentences``. With document context a
+        window is filled with neighbouring words up to ``context_width`` sub-tokens."""
+        if not lengths or n_sentences == 0:
+            return cls(0.0, 0.0)
+        widths = [max(min(max_length, n + 2), min(max_length, context_width)) for n in lengths]
+        scale = n_sentences / len(lengths)
+        return cls(sum(widths) * scale, sum(w * w for w in widths) * scale)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    train_flops: float
+    eval_flops: float
+    probe_gflops: float
+    efficiency: float
+    subtokens_per_word: float
+    threads: int
+    method: str = "FLOP count / (fp32 matmul probe x efficiency); see bench/estimate.py"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["seconds"] = round(self.seconds, 1)
+        d["probe_gflops"] = round(self.probe_gflops, 1)
+        d["subtokens_per_word"] = round(self.subtokens_per_word, 3)
+        return d
+
+    def text(self) -> str:
+        return (f"estimated {format_duration(self.seconds)} on {self.threads} CPU thread(s) "
+                f"({(self.train_flops + self.eval_flops) / 1e15:.2f} PFLOP at {self.probe_gflops:.0f} GFLOP/s "
+                f"x {self.efficiency:.2f})")
+
+
+def format_duration(seconds: float) -> str:
+    """``~ 45 s``, ``~ 12 min``, ``~ 2.4 h``.
+
+    >>> format_duration(44.2), format_duration(725), format_duration(8600)
+    ('~ 44 s', '~ 12 min', '~ 2.4 h')
+    """
+    if seconds < 90:
+        return f"~ {seconds:.0f} s"
+    if seconds < 5400:
+        return f"~ {seconds / 60:.0f} min"
+    return f"~ {seconds / 3600:.1f} h"
+
+
+def work(shape: Shape, train: Widths, evals: Sequence[Widths], *, epochs: int) -> tuple[float, float]:
+    """``(training FLOPs, evaluation FLOPs)``: every epoch's forward+backward over ``train``, and one
+    forward pass over each of ``evals`` (each epoch's dev pass, the final predictions).
+
+    >>> s = Shape(layers=1, hidden=2, intermediate=8)
+    >>> s.linear_params
+    48
+    >>> work(s, Widths(10, 100), [Widths(5, 25)], epochs=2)
+    (10560.0, 680.0)
+    """
+    n = shape.linear_params
+    attn = shape.layers * shape.hidden
+    train_flops = epochs * (6 * n * train.total + 12 * attn * train.squares)
+    eval_flops = sum(2 * n * w.total + 4 * attn * w.squares for w in evals)
+    return float(train_flops), float(eval_flops)
+
+
+def matmul_probe_gflops(shape: Shape, *, threads: int, seconds: float = PROBE_SECONDS, trials: int = 5) -> float:
+    """fp32 GFLOP/s of ``(1024 x d) @ (d x f)`` multiplies on ``threads`` threads: the best of ``trials``
+    timings of ``seconds / trials`` each, after one warm-up (single timings vary by +-20% here)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    try:
+        a = torch.randn(1024, shape.hidden)
+        b = torch.randn(shape.hidden, shape.intermediate)
+        torch.matmul(a, b)
+        best = 0.0
+        for _ in range(trials):
+            reps, t0 = 0, time.perf_counter()
+            while True:
+                torch.matmul(a, b)
+                reps += 1
+                elapsed = time.perf_counter() - t0
+                if elapsed >= seconds / trials:
+                    break
+            best = max(best, 2 * 1024 * shape.hidden * shape.intermediate * reps / elapsed / 1e9)
+        return best
+    finally:
+        torch.set_num_threads(before)
+
+
+def sample_lengths(tokenizer: Any, sentences: Sequence[Sequence[str]], *, limit: int = SAMPLE_SENTENCES) -> tuple[list[int], float]:
+    """Sub-tokens of up to ``limit`` evenly spaced sentences, and the sample's sub-tokens per word."""
+    if not sentences:
+        return [], 1.0
+    step = max(1, math.ceil(len(sentences) / limit))
+    sample = [list(s) for s in sentences[::step] if len(s)]
+    if not sample:
+        return [], 1.0
+    enc = tokenizer(sample, is_split_into_words=True, add_special_tokens=False, truncation=False)
+    lengths = [len(ids) for ids in enc["input_ids"]]
+    words = sum(len(s) for s in sample)
+    return lengths, (sum(lengths) / words if words else 1.0)
+
+
+def estimate_transformer(
+    *,
+    config: Any,
+    tokenizer: Any,
+    train: Sequence[Sequence[str]],
+    dev: Sequence[Sequence[str]],
+    predicted: Sequence[Sequence[Sequence[str]]],
+    epochs: int,
+    max_length: int,
+    context_width: int,
+    threads: int,
+) -> Estimate | None:
+    """The estimate for one transformer cell on the CPU, or None when the model's shape is unknown.
+
+    ``predicted``: the word lists of each split the cell predicts after training; ``context_width``:
+    the window width document context fills up to (``context_length``; 0 without ``context = "document"``).
+    """
+    shape = Shape.from_config(config)
+    if shape is None:
+        return None
+    lengths, ratio = sample_lengths(tokenizer, train)
+
+    def widths(words: Sequence[Sequence[str]]) -> Widths:
+        if words is train:
+            sampled = lengths
+        else:  # the train split's sub-tokens per word, on this split's word counts
+            step = max(1, math.ceil(len(words) / SAMPLE_SENTENCES))
+            sampled = [max(1, round(len(s) * ratio)) for s in words[::step]]
+        return Widths.sampled(sampled, len(words), max_length=max_length, context_width=context_width)
+
+    dev_w = widths(dev)
+    train_flops, eval_flops = work(shape, widths(train), [dev_w] * epochs + [widths(s) for s in predicted],
+                                   epochs=epochs)
+    gflops = matmul_probe_gflops(shape, threads=threads)
+    seconds = (train_flops + eval_flops) / (gflops * 1e9 * EFFICIENCY)
+    return Estimate(seconds, train_flops, eval_flops, gflops, EFFICIENCY, ratio, threads)

@@ -1,0 +1,123 @@
+"""System kinds: every way nerbench gets predictions, behind one interface (:class:`SystemKind`).
+
+The runner calls :func:`train_system`, ``nerbench predict`` calls :func:`load_system`, the suite
+loader asks a kind for its parameters, the executors ask it what to import and which resources a
+cell needs: all through :data:`SYSTEM_KINDS`, so no other module knows the kinds by name.
+
+Built in: ``crf`` (:mod:`bench.systems.crf`), ``spacy`` (:mod:`bench.systems.spacy`),
+``transformer`` (:mod:`bench.systems.transformer`) and ``external`` (:mod:`bench.systems.external`,
+scored predictions, never trained). A new kind is one module defining a :class:`SystemKind` subclass
+and one line in :func:`_register`; the README's "Adding a system" walks through one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.registry import Registry
+from bench.systems.base import (
+    RUNTIME_PARAMS,
+    PredictFn,
+    Predictor,
+    ProgressFn,
+    SystemKind,
+    TrainedSystem,
+    cpu_cost,
+    without_runtime,
+)
+
+if TYPE_CHECKING:
+    from bench.data.load import TaskData
+    from bench.data.types import Sentence
+    from bench.spec import SystemSpec
+
+SYSTEM_KINDS: Registry[SystemKind] = Registry("system kind")
+
+
+def _register() -> None:
+    from bench.systems.crf import CrfKind
+    from bench.systems.external import ExternalKind
+    from bench.systems.spacy import SpacyKind
+    from bench.systems.transformer import TransformerKind
+
+    for kind in (CrfKind(), SpacyKind(), TransformerKind(), ExternalKind()):
+        SYSTEM_KINDS.register(kind.name, kind, origin=type(kind).__module__)
+
+
+_register()
+
+
+def get_kind(name: str) -> SystemKind:
+    """The kind called ``name``; an unknown name is a ConfigError listing the known ones."""
+    return SYSTEM_KINDS.get(name)
+
+
+def trainable_kinds() -> list[str]:
+    """The kinds a suite can name, sorted."""
+    return [name for name, kind in SYSTEM_KINDS.items() if kind.trainable]
+
+
+def spelled_kinds() -> str:
+    """The trainable kinds for a message: ``'crf', 'spacy' or 'transformer'``."""
+    known = [repr(k) for k in trainable_kinds()]
+    return ", ".join(known[:-1]) + f" or {known[-1]}" if len(known) > 1 else known[0]
+
+
+def train_system(
+    spec: SystemSpec,
+    params: dict[str, Any],
+    *,
+    train: Sequence[Sentence],
+    dev: Sequence[Sentence],
+    data: TaskData,
+    seed: int,
+    model_dir: Path,
+    device: str = "auto",
+    progress: ProgressFn | None = None,
+) -> TrainedSystem:
+    """Train ``spec``'s kind on ``train`` (``dev`` for model selection) and save it in ``model_dir``."""
+    trained = get_kind(spec.kind).train(
+        dict(params), model=spec.model, train=train, dev=dev, data=data, seed=seed, model_dir=Path(model_dir),
+        device=device, progress=progress,
+    )
+    record_word_tokenizer(model_dir, data.task.word_tokenizer)
+    return trained
+
+
+def resolved_config(spec: SystemSpec, params: dict[str, Any], *, seed: int) -> dict[str, Any]:
+    """The full configuration a system would train with (defaults filled in), without training.
+
+    Bad parameter names fail here, before any cell runs.
+    """
+    params = {k: v for k, v in params.items() if k not in ("max_train_sentences", "max_eval_sentences")}
+    return get_kind(spec.kind).resolve_config(params, seed=seed)
+
+
+def load_system(model_dir: Path, kind: str, **options: Any) -> Predictor:
+    """A saved model folder of ``kind`` as a :class:`Predictor` (``options``: device, batch_size, decode)."""
+    return get_kind(kind).load(Path(model_dir), **options)
+
+
+def record_word_tokenizer(model_dir: Path, name: str) -> None:
+    """Write the task's word tokenizer into the model folder's ``nerbench_model.json`` (atomically), so
+    ``nerbench predict`` cuts raw text into the words this model was trained on. A failed write fails
+    the cell with the file named (:class:`~bench.errors.NerbenchError`)."""
+    from bench.modeldir import MODEL_INFO_FILE, read_json_object
+    from bench.results import atomic_write_text
+
+    path = Path(model_dir) / MODEL_INFO_FILE
+    if not path.is_file():
+        return
+    info = read_json_object(path, what="the nerbench model description")
+    info["word_tokenizer"] = name
+    atomic_write_text(path, json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
+__all__ = [
+    "RUNTIME_PARAMS", "SYSTEM_KINDS", "PredictFn", "Predictor", "ProgressFn", "SystemKind", "TrainedSystem",
+    "cpu_cost", "get_kind", "load_system", "record_word_tokenizer", "resolved_config", "spelled_kinds", "train_system",
+    "trainable_kinds", "without_runtime",
+]
