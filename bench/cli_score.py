@@ -87,8 +87,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     from bench import env as envmod
     from bench.catalog import resolve_task
     from bench.data.load import load_task_data
-    from bench.external import read_predictions
     from bench.runner import external_cell_key, run_info, score_and_write
+    from bench.systems import get_kind
 
     started = datetime.now(UTC).isoformat(timespec="seconds")
     check_system_name(args.system)
@@ -96,8 +96,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     check_not_trained(args.results_dir, task.name, args.system)
     data = load_task_data(task, data_dir=args.data_dir, allow_hub=not args.no_hub)
     sentences = data.sentences(args.split)
-    preds = read_predictions(args.predictions, data, args.split, format=args.format,
-                             exact_tokens=args.exact_tokens, scheme=args.scheme)
+    preds = get_kind("external").read(args.predictions, data, args.split, format=args.format,
+                                      exact_tokens=args.exact_tokens, scheme=args.scheme)
     system = {
         "name": args.system, "kind": "external", "model": None,
         "source": {"file": preds.path.name, "sha256": preds.sha256}, "format": preds.format,

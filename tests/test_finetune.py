@@ -133,6 +133,7 @@ def test_finetune_predict_save_reload_pipeline(
     assert result.zero_subtoken_words == 1 and result.train_windows == sum(len(e.windows) for e in encoded)
     assert result.train_tokens_per_second > 0 and result.train_samples_per_second > 0
     assert result.device == "cpu" and result.precision == "fp32" and result.world_size == 1
+    assert result.kernels == {"attention": "sdpa", "optimizer": "AdamW (fused)", "autocast": "fp32", "pinned_batches": False}
     assert result.cost["gpu"]["available"] is False and result.cost["cpu_seconds"] > 0
     # Padding share recomputed from the same windows and the same seeded length-grouped batches.
     feats = build_features(train + [long, zw], tokenizer, label2id={t: i for i, t in enumerate(LABELS)},

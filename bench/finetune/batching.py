@@ -93,7 +93,8 @@ def budget_batches(lengths_ascending: Sequence[int], *, batch_size: int, max_tok
 def collate(
     inputs: Sequence[Sequence[int]], labels: Sequence[Sequence[int]] | None, *, pad_id: int, device: Any
 ) -> dict[str, Any]:
-    """Pad to the batch's longest window; omit the attention mask when nothing is padded."""
+    """Pad to the batch's longest window; omit the attention mask when nothing is padded. On a CUDA
+    device the host tensors are pinned so the copy overlaps the previous step's kernels."""
     import torch
 
     width = max(len(x) for x in inputs)
@@ -110,4 +111,6 @@ def collate(
         for r, y in enumerate(labels):
             lab[r, : len(y)] = torch.tensor(y, dtype=torch.long)
         batch["labels"] = lab
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    if getattr(device, "type", str(device)).startswith("cuda"):  # pinned pages copy asynchronously
+        return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+    return {k: v.to(device) for k, v in batch.items()}

@@ -179,6 +179,9 @@ class FinetuneResult:
     """Share of padded positions among all positions computed in training."""
     max_length: int
     dev_stats: dict[str, int] = field(default_factory=dict)
+    kernels: dict[str, Any] = field(default_factory=dict)
+    """What the passes ran on: attention implementation (``sdpa``), optimiser (fused AdamW or not),
+    autocast precision, pinned host batches (CUDA)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

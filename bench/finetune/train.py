@@ -397,6 +397,13 @@ def _finetune(
         padding_fraction=1 - tokens_total / positions_total if positions_total else 0.0,
         max_length=max_length,
         dev_stats=dev_stats,
+        kernels={
+            "attention": getattr(getattr(net, "config", None), "_attn_implementation", None) or "unknown",
+            "optimizer": "AdamW (fused)" if optimizer.defaults.get("fused") else
+            "AdamW (foreach)" if optimizer.defaults.get("foreach") else "AdamW",
+            "autocast": precision,
+            "pinned_batches": device.type == "cuda",
+        },
     )
 
 
