@@ -39,7 +39,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from baselines.crf import CrfConfig, config_from_params, search_crf, strict_f1, train_crf
+from baselines.crf import CrfConfig, config_from_params, search_crf, train_crf
+from bench.metrics import strict_f1
 
 log = logging.getLogger(__name__)
 

@@ -52,9 +52,8 @@ from bench.finetune import (  # noqa: E402
     load_trained,
     predict_words,
     seed_everything,
-    strict_f1,
 )
-from bench.metrics import conlleval_f1  # noqa: E402
+from bench.metrics import conlleval_f1, strict_f1  # noqa: E402
 from bench.models import load_for_training, resolve_model  # noqa: E402
 from bench.runner import portable_arg  # noqa: E402
 

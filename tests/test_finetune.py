@@ -40,10 +40,10 @@ from bench.finetune import (  # noqa: E402
     predict_words,
     resolve_precision,
     shard_batches,
-    strict_f1,
     viterbi_decode,
     word_log_probs,
 )
+from bench.metrics import strict_f1  # noqa: E402
 from bench.modeldir import MODEL_INFO_FILE  # noqa: E402
 from bench.models import MODELS, ModelSpec, load_tokenizer, needs_prefix_space, resolve_model  # noqa: E402
 

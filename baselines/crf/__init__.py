@@ -63,7 +63,6 @@ from baselines.crf.resources import (
     jackknife_resources,
 )
 from baselines.crf.train import make_crf, search_crf, train_crf
-from bench.metrics import strict_f1  # re-exported: baselines/tune_crf.py scores dev with it
 
 __all__ = [
     "FEATURE_GROUPS",
@@ -95,7 +94,6 @@ __all__ = [
     "search_crf",
     "sent2features",
     "short_shape",
-    "strict_f1",
     "train_crf",
     "word2features",
     "word_shape",

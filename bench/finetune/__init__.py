@@ -75,7 +75,6 @@ from bench.finetune.runtime import (
 from bench.finetune.train import ProgressFn, finetune
 from bench.finetune.train import _evaluate_dev as _evaluate_dev
 from bench.finetune.train import _save as _save
-from bench.metrics import strict_f1 as strict_f1  # imported from here by tests and benchmarks
 
 __all__ = [
     "ATTENTION_WIDTH",
