@@ -255,16 +255,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     if missing and args.require_data:
         raise ConfigError(f"--require-data: no data for {', '.join(missing)}; nothing was run")
     if args.dry_run:
+        from bench.estimate import format_duration
+        from bench.runner import estimate_cell
+
         table = Table(title=f"suite {suite.name} · shard {k}/{n} · {len(cells)} cells")
-        for col in ("task", "system", "seed", "config", "status"):
+        for col in ("task", "system", "seed", "config", "status", "estimate"):
             table.add_column(col)
+        total, estimated, to_run = 0.0, 0, 0
         for c in cells:
+            guess = "–"
             if c.task in loaded:
-                status = "finished" if is_finished(c, loaded[c.task], config, suite.eval_splits) else "to run"
+                finished = is_finished(c, loaded[c.task], config, suite.eval_splits)
+                status = "finished" if finished else "to run"
+                found = None if finished else estimate_cell(c, loaded[c.task], config, splits=suite.eval_splits)
+                to_run += not finished
+                if found is not None:
+                    guess, total, estimated = format_duration(found["seconds"]), total + found["seconds"], estimated + 1
             else:
                 status = "no data" if c.task in missing else f"error: {broken[c.task][:60]}"
-            table.add_row(c.task, c.system, str(c.seed), c.config_hash(), status)
+            table.add_row(c.task, c.system, str(c.seed), c.config_hash(), status, guess)
         Console().print(table)
+        if estimated:
+            console.print(f"estimated {format_duration(total)} for the {estimated} of {to_run} cell(s) to run that "
+                          "say how long they take (transformers on a CPU; see bench/estimate.py)", highlight=False)
         return 0
     cells = [c for c in cells if c.task not in missing]
 

@@ -22,6 +22,7 @@ GPU's speed depends on far more than a probe can see.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -166,6 +167,12 @@ def matmul_probe_gflops(shape: Shape, *, threads: int, seconds: float = PROBE_SE
         torch.set_num_threads(before)
 
 
+@functools.lru_cache(maxsize=8)
+def _probe(shape: Shape, threads: int) -> float:
+    """One probe per model shape and thread count in a process (``--dry-run`` estimates many cells)."""
+    return matmul_probe_gflops(shape, threads=threads)
+
+
 def sample_lengths(tokenizer: Any, sentences: Sequence[Sequence[str]], *, limit: int = SAMPLE_SENTENCES) -> tuple[list[int], float]:
     """Sub-tokens of up to ``limit`` evenly spaced sentences, and the sample's sub-tokens per word."""
     if not sentences:
@@ -213,6 +220,6 @@ def estimate_transformer(
     dev_w = widths(dev)
     train_flops, eval_flops = work(shape, widths(train), [dev_w] * epochs + [widths(s) for s in predicted],
                                    epochs=epochs)
-    gflops = matmul_probe_gflops(shape, threads=threads)
+    gflops = _probe(shape, threads)
     seconds = (train_flops + eval_flops) / (gflops * 1e9 * EFFICIENCY)
     return Estimate(seconds, train_flops, eval_flops, gflops, EFFICIENCY, ratio, threads)

