@@ -24,6 +24,7 @@ whose numbers link to the result files they come from.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import statistics
@@ -885,7 +886,7 @@ def render_html(
         if (task, kind) not in cache:
             groups = grouped.get(task, {}).get("test") or []
             fig = figure(kind, task, groups) if groups else None
-            prefix = f"{links.task_anchor[task]}-{kind}-"
+            prefix = "f" + hashlib.sha1(f"{task}/{kind}".encode()).hexdigest()[:8] + "-"  # unique per figure
             cache[(task, kind)] = None if fig is None else Markup(_svg_text(fig, prefix=prefix))
         return cache[(task, kind)]
 
@@ -1039,6 +1040,31 @@ def _save(fig: Any, stem: Path) -> list[Path]:
     return paths
 
 
+_SVG_NUMBER = re.compile(r"-?\d+\.\d{3,}")
+
+
+def _compact_svg(text: str) -> str:
+    r"""The same drawing in fewer bytes, for inlining: no metadata block or comments, no indentation or
+    line breaks between elements (the figure has no ``<text>``: text is glyph paths), and positions
+    (path data, ``x``/``y``, ``translate``) rounded to 1/100 of their unit (0.01 pt at most, far below a
+    pixel). Scale factors are kept exactly.
+
+    >>> _compact_svg('<svg>\n <metadata>m</metadata>\n <!-- a -->\n <path d="M 1.234567 2.5 \n L 3 4"/>\n'
+    ...              ' <use x="0.123456" transform="translate(63.623047 0.746875) scale(0.015625)"/>\n</svg>')
+    '<svg><path d="M 1.23 2.5 L 3 4"/><use x="0.12" transform="translate(63.62 0.75) scale(0.015625)"/></svg>'
+    """
+    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    text = re.sub(r">\s+<", "><", text)
+
+    def rounded(numbers: str) -> str:
+        return _SVG_NUMBER.sub(lambda n: f"{float(n.group(0)):.2f}", numbers)
+
+    text = re.sub(r'(\sd=")([^"]*)"', lambda m: m.group(1) + " ".join(rounded(m.group(2)).split()) + '"', text)
+    text = re.sub(r'(\s[xy]=")([^"]*)"', lambda m: m.group(1) + rounded(m.group(2)) + '"', text)
+    return re.sub(r"translate\(([^)]*)\)", lambda m: f"translate({rounded(m.group(1))})", text)
+
+
 def _svg_text(fig: Any, *, prefix: str) -> str:
     """``fig`` as an ``<svg>`` element to inline in HTML, every id and reference to one prefixed: matplotlib
     numbers ids per figure (``figure_1``, ``patch_1``, glyphs) and a page holds several figures. Text stays
@@ -1050,6 +1076,7 @@ def _svg_text(fig: Any, *, prefix: str) -> str:
     plt.close(fig)
     text = buf.getvalue()
     text = text[text.index("<svg"):].strip()
+    text = _compact_svg(text)
     ids = set(re.findall(r'\sid="([^"]+)"', text))
     text = re.sub(r'(\sid=")([^"]+)"', lambda m: f'{m.group(1)}{prefix}{m.group(2)}"', text)
     return re.sub(r'(url\(#|href="#)([^)"]+)',
