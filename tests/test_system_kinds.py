@@ -21,8 +21,8 @@ from .conftest import TINY_TASK
 
 
 def test_every_kind_is_registered_once_and_describes_itself() -> None:
-    assert list(SYSTEM_KINDS) == ["crf", "external", "spacy", "transformer"]
-    assert trainable_kinds() == ["crf", "spacy", "transformer"]
+    assert list(SYSTEM_KINDS) == ["crf", "external", "lookup", "spacy", "transformer"]
+    assert trainable_kinds() == ["crf", "lookup", "spacy", "transformer"]
     for name, kind in SYSTEM_KINDS.items():
         assert kind.name == name and kind.summary
         assert isinstance(kind.version, int) and kind.version >= 1
@@ -37,10 +37,10 @@ def test_every_kind_is_registered_once_and_describes_itself() -> None:
 
 
 def test_a_suite_cannot_train_external_predictions_or_an_unknown_kind() -> None:
-    with pytest.raises(ValueError, match=r"must be 'crf', 'spacy' or 'transformer', got 'external' \(external "
+    with pytest.raises(ValueError, match=r"must be 'crf', 'lookup', 'spacy' or 'transformer', got 'external' \(external "
                                          r"predictions are scored with `nerbench score`\)"):
         SystemSpec("external")
-    with pytest.raises(ValueError, match="must be 'crf', 'spacy' or 'transformer', got 'hmm'$"):
+    with pytest.raises(ValueError, match="must be 'crf', 'lookup', 'spacy' or 'transformer', got 'hmm'$"):
         SystemSpec("hmm")
     with pytest.raises(ValueError, match="a transformer system needs 'model'"):
         SystemSpec("transformer")

@@ -5,15 +5,16 @@ loader asks a kind for its parameters, the executors ask it what to import and w
 cell needs: all through :data:`SYSTEM_KINDS`, so no other module knows the kinds by name.
 
 Built in: ``crf`` (:mod:`bench.systems.crf`), ``spacy`` (:mod:`bench.systems.spacy`),
-``transformer`` (:mod:`bench.systems.transformer`) and ``external`` (:mod:`bench.systems.external`,
-scored predictions, never trained). A new kind is one module defining a :class:`SystemKind` subclass
-and one line in :func:`_register`; the README's "Adding a system" walks through one.
+``transformer`` (:mod:`bench.systems.transformer`), ``external`` (:mod:`bench.systems.external`,
+scored predictions, never trained) and ``lookup`` (:mod:`baselines.lookup`, the CoNLL-2003 baseline).
+A new kind is one module defining a :class:`SystemKind` subclass and one line in :func:`_register`;
+``lookup`` was added that way, and the README's "Adding a system" walks through it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,20 +35,57 @@ if TYPE_CHECKING:
     from bench.data.types import Sentence
     from bench.spec import SystemSpec
 
-SYSTEM_KINDS: Registry[SystemKind] = Registry("system kind")
+class _Kinds(Registry[SystemKind]):
+    """The registry of system kinds, filled by :func:`_register` on first use, so a kind's module may
+    import :mod:`bench.systems.base` (and be imported first) without a circular import."""
+
+    def __init__(self) -> None:
+        super().__init__("system kind")
+        self._loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            _register(self)
+
+    def get(self, name: str) -> SystemKind:
+        self._load()
+        return super().get(name)
+
+    def unknown_message(self, name: str) -> str:
+        self._load()
+        return super().unknown_message(name)
+
+    def __contains__(self, name: object) -> bool:
+        self._load()
+        return super().__contains__(name)
+
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._load()
+        return super().__len__()
+
+    def items(self) -> list[tuple[str, SystemKind]]:
+        self._load()
+        return super().items()
 
 
-def _register() -> None:
+def _register(kinds: Registry[SystemKind]) -> None:
+    """Every built-in kind. A new kind: import its class here and add an instance to the tuple."""
+    from baselines.lookup import LookupKind
     from bench.systems.crf import CrfKind
     from bench.systems.external import ExternalKind
     from bench.systems.spacy import SpacyKind
     from bench.systems.transformer import TransformerKind
 
-    for kind in (CrfKind(), SpacyKind(), TransformerKind(), ExternalKind()):
-        SYSTEM_KINDS.register(kind.name, kind, origin=type(kind).__module__)
+    for kind in (CrfKind(), SpacyKind(), TransformerKind(), ExternalKind(), LookupKind()):
+        kinds.register(kind.name, kind, origin=type(kind).__module__)
 
 
-_register()
+SYSTEM_KINDS: Registry[SystemKind] = _Kinds()
 
 
 def get_kind(name: str) -> SystemKind:
@@ -61,7 +99,7 @@ def trainable_kinds() -> list[str]:
 
 
 def spelled_kinds() -> str:
-    """The trainable kinds for a message: ``'crf', 'spacy' or 'transformer'``."""
+    """The trainable kinds for a message, e.g. ``'crf', 'spacy' or 'transformer'``."""
     known = [repr(k) for k in trainable_kinds()]
     return ", ".join(known[:-1]) + f" or {known[-1]}" if len(known) > 1 else known[0]
 

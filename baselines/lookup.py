@@ -1,0 +1,214 @@
+"""System kind ``lookup``: the CoNLL-2003 shared task's baseline, a memorised list of training entities.
+
+Tjong Kim Sang and De Meulder (2003) computed their baseline with "a system which only identified
+entities which had a unique class in the training data. If a phrase was part of more than one
+entity, the system would select the longest one." This is that system, on any task's words:
+
+* train: every entity of the train split (its exact word sequence) with its type; a phrase seen
+  with more than one type is dropped (it has no unique class), and so is one seen fewer than
+  ``min_count`` times;
+* predict: left to right, the longest phrase of the list that starts at the current word is tagged
+  (``B-`` then ``I-``) and skipped over; otherwise the word is ``O``. Matching is exact, or
+  case-folded with ``case_sensitive = false``.
+
+It answers "how much of the F1 is recognising what was in the training data?": it finds no unseen
+mention by construction, so the report's seen/unseen columns set every other system against it.
+It trains in seconds and is deterministic. It is also the example of the README's "Adding a system":
+this one module and one line in :func:`bench.systems._register` are all it took.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.data.schemes import tags_to_spans
+from bench.data.wordtok import DEFAULT_WORD_TOKENIZER
+from bench.errors import ConfigError, NerbenchError
+from bench.systems.base import RUNTIME_PARAMS, SystemKind, TrainedSystem, cpu_cost, timed_cpu, without_runtime
+
+LEXICON_FILE = "lexicon.json"
+MODEL_JSON = "nerbench_model.json"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LookupConfig:
+    case_sensitive: bool = True
+    """Match the words exactly (the published baseline); false case-folds both sides."""
+    min_count: int = 1
+    """Keep a phrase seen at least this often in train (with its one type)."""
+    seed: int = 0
+    """Unused (the lookup is deterministic); accepted so every kind takes a seed."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def config_from_params(params: Mapping[str, Any], *, seed: int | None = None) -> LookupConfig:
+    from baselines.crf import config_of
+
+    config = config_of(LookupConfig, params, seed=seed, what="lookup")
+    if config.min_count < 1:
+        raise ConfigError(f"lookup parameter min_count must be >= 1, got {config.min_count}")
+    return config
+
+
+class LookupModelError(NerbenchError):
+    """A lookup model folder that cannot be read."""
+
+
+class LookupModel:
+    """The unique-class phrase list and the longest-match tagger over it."""
+
+    def __init__(self, phrases: dict[tuple[str, ...], str], *, config: LookupConfig, labels: Sequence[str],
+                 stats: dict[str, Any] | None = None) -> None:
+        self.phrases = phrases
+        self.config = config
+        self.labels = list(labels)
+        self.stats = stats or {}
+        self.longest = max((len(p) for p in phrases), default=0)
+
+    def _key(self, words: Sequence[str]) -> tuple[str, ...]:
+        return tuple(words) if self.config.case_sensitive else tuple(w.casefold() for w in words)
+
+    @classmethod
+    def train(cls, sentences: Sequence[Any], *, config: LookupConfig, labels: Sequence[str]) -> LookupModel:
+        """``sentences``: objects with ``tokens`` and IOB2 ``tags`` (the task's train split).
+
+        >>> from bench.data.types import Sentence
+        >>> s = [Sentence(("New", "York", "Times"), ("B-ORG", "I-ORG", "I-ORG")),
+        ...      Sentence(("New", "York", "is", "big"), ("B-LOC", "I-LOC", "O", "O")),
+        ...      Sentence(("Washington", "spoke"), ("B-PER", "O")), Sentence(("Washington",), ("B-LOC",))]
+        >>> m = LookupModel.train(s, config=LookupConfig(), labels=["O"])
+        >>> sorted(m.phrases.items()), m.stats["ambiguous_phrases"]
+        ([(('New', 'York'), 'LOC'), (('New', 'York', 'Times'), 'ORG')], 1)
+        >>> m.tag(["The", "New", "York", "Times", "in", "New", "York", ",", "Washington"])
+        ['O', 'B-ORG', 'I-ORG', 'I-ORG', 'O', 'B-LOC', 'I-LOC', 'O', 'O']
+        """
+        t0 = time.perf_counter()
+        seen: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
+        words = 0
+        key = (lambda ws: tuple(ws)) if config.case_sensitive else (lambda ws: tuple(w.casefold() for w in ws))
+        for s in sentences:
+            words += len(s.tokens)
+            for etype, start, end in tags_to_spans(s.tags):
+                seen[key(s.tokens[start:end])][etype] += 1
+        phrases = {p: next(iter(c)) for p, c in seen.items() if len(c) == 1 and sum(c.values()) >= config.min_count}
+        stats = {
+            "train_seconds": time.perf_counter() - t0, "train_tokens": words, "train_sentences": len(sentences),
+            "phrases": len(phrases), "ambiguous_phrases": sum(len(c) > 1 for c in seen.values()),
+            "rare_phrases": sum(len(c) == 1 and sum(c.values()) < config.min_count for c in seen.values()),
+        }
+        return cls(phrases, config=config, labels=labels, stats=stats)
+
+    def tag(self, words: Sequence[str]) -> list[str]:
+        keys = self._key(words)
+        out = ["O"] * len(words)
+        i = 0
+        while i < len(keys):
+            for n in range(min(self.longest, len(keys) - i), 0, -1):
+                etype = self.phrases.get(keys[i:i + n])
+                if etype is not None:
+                    out[i] = f"B-{etype}"
+                    out[i + 1:i + n] = [f"I-{etype}"] * (n - 1)
+                    i += n
+                    break
+            else:
+                i += 1
+        return out
+
+    # ------------------------------------------------------------------ folder
+    def save(self, directory: Path) -> None:
+        """``lexicon.json`` (phrases, sorted) and ``nerbench_model.json`` (its sha256, labels, config),
+        atomically (:func:`bench.modeldir.atomic_model_dir`)."""
+        from bench.modeldir import atomic_model_dir
+
+        lexicon = json.dumps(sorted([list(p), t] for p, t in self.phrases.items()), ensure_ascii=False)
+        with atomic_model_dir(directory, marker=MODEL_JSON) as tmp:
+            (tmp / LEXICON_FILE).write_text(lexicon, encoding="utf-8")
+            meta = {"kind": "lookup", "format_version": FORMAT_VERSION, "labels": self.labels,
+                    "config": self.config.to_dict(), "lexicon_file": LEXICON_FILE,
+                    "lexicon_sha256": hashlib.sha256(lexicon.encode("utf-8")).hexdigest(), "stats": self.stats}
+            (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> LookupModel:
+        from bench.modeldir import read_json_object, refuse_unfinished
+
+        refuse_unfinished(directory)
+        meta = read_json_object(directory / MODEL_JSON, what="the lookup model description")
+        if meta.get("kind") != "lookup" or meta.get("format_version") != FORMAT_VERSION:
+            raise LookupModelError(f"{directory / MODEL_JSON}: not a lookup model of format {FORMAT_VERSION}")
+        path = directory / LEXICON_FILE
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise LookupModelError(f"{path}: cannot read: {exc.strerror}; the model folder is incomplete") from None
+        if hashlib.sha256(text.encode("utf-8")).hexdigest() != meta.get("lexicon_sha256"):
+            raise LookupModelError(f"{path}: checksum differs from {MODEL_JSON} (file changed)")
+        phrases = {tuple(p): t for p, t in json.loads(text)}
+        return cls(phrases, config=config_from_params(meta["config"]), labels=meta["labels"],
+                   stats=meta.get("stats"))
+
+
+class LookupKind(SystemKind):
+    name = "lookup"
+    version = 1
+    """1: unique-class training phrases, longest match (the CoNLL-2003 baseline)."""
+    summary = "the CoNLL-2003 baseline: training entities with a unique class, longest match"
+    deterministic = True
+    extra_params = dict(RUNTIME_PARAMS)  # accepted for every kind; ignored
+
+    def config_type(self) -> type:
+        return LookupConfig
+
+    def resolve_config(self, params: Mapping[str, Any], *, seed: int) -> dict[str, Any]:
+        return config_from_params(without_runtime(params), seed=seed).to_dict()
+
+    def train(self, params, *, model, train, dev, data, seed, model_dir, device, progress) -> TrainedSystem:
+        from baselines.crf import PredictStats, peak_rss_bytes
+
+        config = config_from_params(without_runtime(params), seed=seed)
+        lookup, cpu_seconds = timed_cpu(lambda: LookupModel.train(train, config=config, labels=data.labels))
+        lookup.save(model_dir)
+        stats = dict(lookup.stats, peak_rss_bytes=peak_rss_bytes())
+
+        def predict(sentences: Sequence[Any]) -> tuple[list[list[str]], dict[str, Any], list[list[float]] | None]:
+            t0 = time.perf_counter()
+            tags = [lookup.tag(s.tokens) for s in sentences]
+            timing = PredictStats(time.perf_counter() - t0, len(sentences),
+                                  sum(len(s.tokens) for s in sentences)).to_dict()
+            timing["includes"] = "longest-match lookup (no per-word scores)"
+            return tags, timing, None
+
+        cost = cpu_cost(stats, cpu_seconds, passes=1, unit="words (one pass)", who="the lookup baseline")
+        info = {"config": config.to_dict(), "phrases": stats["phrases"]}
+        return TrainedSystem(predict=predict, training=stats, cost=cost, info=info)
+
+    def load(self, model_dir: Path, *, device: str = "auto", batch_size: int = 64,
+             decode: str | None = None) -> LookupPredictor:
+        return LookupPredictor(model_dir)
+
+
+class LookupPredictor:
+    kind = "lookup"
+    word_tokenizer = DEFAULT_WORD_TOKENIZER
+
+    def __init__(self, model_dir: Path) -> None:
+        self.model = LookupModel.load(Path(model_dir))
+        self.labels = self.model.labels
+
+    def tag(self, docs: Sequence[Sequence[str]], *, pos: Sequence[Sequence[str] | None] | None = None
+            ) -> list[tuple[list[str], list[float | None]]]:
+        out: list[tuple[list[str], list[float | None]]] = []
+        for words in docs:
+            tags = self.model.tag(list(words))
+            out.append((tags, [None] * len(tags)))
+        return out
