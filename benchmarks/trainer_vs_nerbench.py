@@ -119,6 +119,7 @@ def run_trainer(
             logging_strategy="no",
             report_to="none",
             use_cpu=args.device == "cpu",
+            bf16=args.bf16,
             seed=args.seed,
             disable_tqdm=True,
             dataloader_num_workers=0,
@@ -159,6 +160,7 @@ def run_nerbench(
         warmup_ratio=args.warmup_ratio,
         seed=args.seed,
         device=args.device,
+        precision="bf16" if args.bf16 else "fp32",  # the same precision as the Trainer side
         select_best=False,  # the Trainer keeps its last epoch too
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -207,7 +209,8 @@ def run_ceiling(train: list[Sentence], args: argparse.Namespace, *, with_optimiz
     optimizer = _make_optimizer(model, config, device) if with_optimizer else None
     t0 = time.perf_counter()
     for batch in batches:
-        loss = model(**batch).loss
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            loss = model(**batch).loss
         loss.backward()
         if optimizer is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -242,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bf16 autocast on every side (a GPU's setting; on these CPUs bf16 is slower than fp32)")
     p.add_argument("--only", choices=SIDES, action="append", help="run only these sides (repeatable)")
     p.add_argument("--out", type=Path, help="write the JSON here")
     args = p.parse_args(argv)
