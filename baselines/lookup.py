@@ -31,10 +31,10 @@ from typing import Any
 from bench.data.schemes import tags_to_spans
 from bench.data.wordtok import DEFAULT_WORD_TOKENIZER
 from bench.errors import ConfigError, NerbenchError
+from bench.modeldir import MODEL_INFO_FILE
 from bench.systems.base import RUNTIME_PARAMS, SystemKind, TrainedSystem, cpu_cost, timed_cpu, without_runtime
 
 LEXICON_FILE = "lexicon.json"
-MODEL_JSON = "nerbench_model.json"
 FORMAT_VERSION = 1
 
 
@@ -64,6 +64,10 @@ class LookupModelError(NerbenchError):
     """A lookup model folder that cannot be read."""
 
 
+def _phrase(words: Sequence[str], *, case_sensitive: bool) -> tuple[str, ...]:
+    return tuple(words) if case_sensitive else tuple(w.casefold() for w in words)
+
+
 class LookupModel:
     """The unique-class phrase list and the longest-match tagger over it."""
 
@@ -75,8 +79,6 @@ class LookupModel:
         self.stats = stats or {}
         self.longest = max((len(p) for p in phrases), default=0)
 
-    def _key(self, words: Sequence[str]) -> tuple[str, ...]:
-        return tuple(words) if self.config.case_sensitive else tuple(w.casefold() for w in words)
 
     @classmethod
     def train(cls, sentences: Sequence[Any], *, config: LookupConfig, labels: Sequence[str]) -> LookupModel:
@@ -95,11 +97,10 @@ class LookupModel:
         t0 = time.perf_counter()
         seen: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
         words = 0
-        key = (lambda ws: tuple(ws)) if config.case_sensitive else (lambda ws: tuple(w.casefold() for w in ws))
         for s in sentences:
             words += len(s.tokens)
             for etype, start, end in tags_to_spans(s.tags):
-                seen[key(s.tokens[start:end])][etype] += 1
+                seen[_phrase(s.tokens[start:end], case_sensitive=config.case_sensitive)][etype] += 1
         phrases = {p: next(iter(c)) for p, c in seen.items() if len(c) == 1 and sum(c.values()) >= config.min_count}
         stats = {
             "train_seconds": time.perf_counter() - t0, "train_tokens": words, "train_sentences": len(sentences),
@@ -109,7 +110,7 @@ class LookupModel:
         return cls(phrases, config=config, labels=labels, stats=stats)
 
     def tag(self, words: Sequence[str]) -> list[str]:
-        keys = self._key(words)
+        keys = _phrase(words, case_sensitive=self.config.case_sensitive)
         out = ["O"] * len(words)
         i = 0
         while i < len(keys):
@@ -131,28 +132,28 @@ class LookupModel:
         from bench.modeldir import atomic_model_dir
 
         lexicon = json.dumps(sorted([list(p), t] for p, t in self.phrases.items()), ensure_ascii=False)
-        with atomic_model_dir(directory, marker=MODEL_JSON) as tmp:
+        with atomic_model_dir(directory, marker=MODEL_INFO_FILE) as tmp:
             (tmp / LEXICON_FILE).write_text(lexicon, encoding="utf-8")
             meta = {"kind": "lookup", "format_version": FORMAT_VERSION, "labels": self.labels,
                     "config": self.config.to_dict(), "lexicon_file": LEXICON_FILE,
                     "lexicon_sha256": hashlib.sha256(lexicon.encode("utf-8")).hexdigest(), "stats": self.stats}
-            (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            (tmp / MODEL_INFO_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path) -> LookupModel:
         from bench.modeldir import read_json_object, refuse_unfinished
 
         refuse_unfinished(directory)
-        meta = read_json_object(directory / MODEL_JSON, what="the lookup model description")
+        meta = read_json_object(directory / MODEL_INFO_FILE, what="the lookup model description")
         if meta.get("kind") != "lookup" or meta.get("format_version") != FORMAT_VERSION:
-            raise LookupModelError(f"{directory / MODEL_JSON}: not a lookup model of format {FORMAT_VERSION}")
+            raise LookupModelError(f"{directory / MODEL_INFO_FILE}: not a lookup model of format {FORMAT_VERSION}")
         path = directory / LEXICON_FILE
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise LookupModelError(f"{path}: cannot read: {exc.strerror}; the model folder is incomplete") from None
         if hashlib.sha256(text.encode("utf-8")).hexdigest() != meta.get("lexicon_sha256"):
-            raise LookupModelError(f"{path}: checksum differs from {MODEL_JSON} (file changed)")
+            raise LookupModelError(f"{path}: checksum differs from {MODEL_INFO_FILE} (file changed)")
         phrases = {tuple(p): t for p, t in json.loads(text)}
         return cls(phrases, config=config_from_params(meta["config"]), labels=meta["labels"],
                    stats=meta.get("stats"))

@@ -64,15 +64,24 @@ class SpacyError(NerbenchError):
     """A spaCy model that cannot be trained or used as asked (no entities, damaged model folder)."""
 
 
+def check_spacy_installed() -> None:
+    """A :class:`ConfigError` naming the extra when spaCy 3 is not installed, read from the package
+    metadata: nothing is imported (thinc would import torch)."""
+    try:
+        found = metadata.version("spacy")
+    except metadata.PackageNotFoundError:
+        raise ConfigError(f"the spacy system needs spaCy, which is not installed: {SPACY_EXTRA_HINT}") from None
+    if found.split(".")[0] != "3":
+        raise ConfigError(f"the spacy system needs spaCy 3 (found {found}): {SPACY_EXTRA_HINT}")
+
+
 def require_spacy() -> ModuleType:
     """The ``spacy`` module, or a :class:`ConfigError` naming the extra to install."""
+    check_spacy_installed()
     try:
         import spacy
     except ImportError as exc:
-        raise ConfigError(f"the spacy system needs spaCy, which is not installed ({exc}): {SPACY_EXTRA_HINT}") from None
-    major = str(getattr(spacy, "__version__", "0")).split(".")[0]
-    if major != "3":
-        raise ConfigError(f"the spacy system needs spaCy 3 (found {spacy.__version__}): {SPACY_EXTRA_HINT}")
+        raise ConfigError(f"the spacy system needs spaCy, which does not import ({exc}): {SPACY_EXTRA_HINT}") from None
     return spacy
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from bench.catalog import shipped_dir
 from bench.data.load import TaskData, load_task_data
+from bench.data.types import Sentence
 from bench.errors import ConfigError, NerbenchError
 from bench.results import (
     ResultError,
@@ -276,6 +277,15 @@ MeasureFn = Callable[[], dict[str, Any]]
 """Returns the ``cost.process`` block of the process the cell runs in (see :func:`bench.gpu.process_cost`)."""
 
 
+def _cell_inputs(cell: Cell, data: TaskData) -> tuple[dict[str, Any], dict[str, int], list[Sentence], list[Sentence]]:
+    """The system's params without the runner's limits, the limits, and the (limited) train and dev sentences."""
+    params = dict(cell.params)
+    limits = {k: params.pop(k) for k in RUNNER_PARAMS if k in params}
+    train = _limit(data.sentences("train"), limits.get("max_train_sentences"))
+    dev = _limit(data.splits["dev"].sentences, limits.get("max_eval_sentences")) if "dev" in data.splits else []
+    return params, limits, train, dev
+
+
 def estimate_cell(cell: Cell, data: TaskData, config: RunConfig, *, splits: Sequence[str],
                   progress: ProgressFn | None = None) -> dict[str, Any] | None:
     """The kind's duration estimate for ``cell`` (its data limits applied), or None. Logged, and shown
@@ -283,10 +293,7 @@ def estimate_cell(cell: Cell, data: TaskData, config: RunConfig, *, splits: Sequ
     and skipped. ``nerbench run`` makes it before each cell starts; ``--dry-run`` for every cell to run."""
     from bench.systems import get_kind
 
-    params = dict(cell.params)
-    limits = {k: params.pop(k) for k in RUNNER_PARAMS if k in params}
-    train = _limit(data.sentences("train"), limits.get("max_train_sentences"))
-    dev = _limit(data.splits["dev"].sentences, limits.get("max_eval_sentences")) if "dev" in data.splits else []
+    params, limits, train, dev = _cell_inputs(cell, data)
     predicted = [_limit(data.sentences(s), limits.get("max_eval_sentences")) for s in splits if s in data.splits]
     try:
         found = get_kind(cell.spec.kind).estimate(params, model=cell.spec.model, train=train, dev=dev,
@@ -316,10 +323,7 @@ def run_cell(
 
     started = datetime.now(UTC).isoformat(timespec="seconds")
     git = envmod.git_state()  # the code that trains is the code checked out now
-    params = dict(cell.params)
-    limits = {k: params.pop(k) for k in RUNNER_PARAMS if k in params}
-    train = _limit(data.sentences("train"), limits.get("max_train_sentences"))
-    dev = _limit(data.splits["dev"].sentences, limits.get("max_eval_sentences")) if "dev" in data.splits else []
+    params, limits, train, dev = _cell_inputs(cell, data)
     model_rel = Path(cell.task) / cell.system / f"seed{cell.seed}"
     model_dir = Path(config.models_dir) / model_rel
     from bench.modeldir import check_model_dir_replaceable

@@ -319,3 +319,20 @@ def test_cell_process_preloads_spacy() -> None:
         "assert 'spacy' in sys.modules and 'baselines.spacy_ner' in sys.modules, 'not preloaded'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120)
+
+
+def test_preflight_reads_the_installed_version_without_importing_spacy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    from baselines import spacy_ner
+    from bench.systems import get_kind
+
+    def missing(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(spacy_ner.metadata, "version", missing)
+    with pytest.raises(ConfigError, match=r"not installed: install nerbench\[spacy\]"):
+        get_kind("spacy").preflight(None)
+    monkeypatch.setattr(spacy_ner.metadata, "version", lambda name: "2.3.9")
+    with pytest.raises(ConfigError, match=r"needs spaCy 3 \(found 2.3.9\)"):
+        get_kind("spacy").preflight(None)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.data.wordtok import DEFAULT_WORD_TOKENIZER
-from bench.errors import ConfigError
 from bench.systems.base import (
     RUNTIME_PARAMS,
     SystemKind,
@@ -38,18 +37,9 @@ class SpacyKind(SystemKind):
         return config_from_params(without_runtime(params), seed=seed).to_dict()
 
     def preflight(self, model: str | None) -> None:
-        """The extra must be installed: checked from the package metadata, without importing spaCy (and
-        the torch that thinc imports) into the driver."""
-        from importlib.metadata import PackageNotFoundError, version
+        from baselines.spacy_ner import check_spacy_installed
 
-        from baselines.spacy_ner import SPACY_EXTRA_HINT
-
-        try:
-            found = version("spacy")
-        except PackageNotFoundError:
-            raise ConfigError(f"the spacy system needs spaCy, which is not installed: {SPACY_EXTRA_HINT}") from None
-        if found.split(".")[0] != "3":
-            raise ConfigError(f"the spacy system needs spaCy 3 (found {found}): {SPACY_EXTRA_HINT}")
+        check_spacy_installed()  # from package metadata: spaCy (and the torch thinc imports) stay out of the driver
 
     def preload(self, model: str | None) -> None:
         import spacy  # noqa: F401  (thinc imports torch when it is installed: about 2.5 s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -110,17 +111,13 @@ class TransformerKind(SystemKind):
 
         from bench.estimate import estimate_transformer
         from bench.finetune import FinetuneConfig
-        from bench.models import load_config, load_tokenizer, resolve_model
-
         assert model is not None
         params = {k: v for k, v in params.items() if k != "trust_remote_code"}
         params.setdefault("device", device)
         config = FinetuneConfig.from_params(params)
         if config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available()):
             return None
-        spec = resolve_model(model)
-        hf_config = load_config(spec)
-        tokenizer = load_tokenizer(spec, model_type=getattr(hf_config, "model_type", None))
+        hf_config, tokenizer = _config_and_tokenizer(model)
         found = estimate_transformer(
             config=hf_config, tokenizer=tokenizer, train=[s.tokens for s in train], dev=[s.tokens for s in dev],
             predicted=[[s.tokens for s in split] for split in predicted],
@@ -197,6 +194,16 @@ def with_oom_retry(run: Callable[[Any], Any], config: Any, *, max_retries: int =
                         config.batch_size, new.batch_size, new.grad_accumulation)
             torch.cuda.empty_cache()
             config = new
+
+
+@functools.lru_cache(maxsize=4)
+def _config_and_tokenizer(model: str) -> tuple[Any, Any]:
+    """A model's config and tokenizer for estimates, loaded once per process (``--dry-run`` estimates many cells)."""
+    from bench.models import load_config, load_tokenizer, resolve_model
+
+    spec = resolve_model(model)
+    config = load_config(spec)
+    return config, load_tokenizer(spec, model_type=getattr(config, "model_type", None))
 
 
 def _preload_model_type(model: str) -> None:
