@@ -87,7 +87,23 @@ def parse_seeds(text: str) -> list[int]:
             seeds.append(int(part.strip()))
         except ValueError:
             raise ConfigError(f"--seeds must be comma-separated integers (e.g. 1,2,3); {part.strip()!r} is not") from None
+    check_seeds(seeds, where="--seeds")
     return seeds
+
+
+def check_seeds(seeds: list[int], *, where: str) -> None:
+    """Seeds are distinct integers from 0 to 2**32 - 1 (what NumPy and torch accept): a repeated seed would
+    train the same cell twice, a negative one fails deep inside NumPy."""
+    from bench.errors import ConfigError
+
+    bad = [s for s in seeds if not 0 <= s < 2**32]
+    if bad:
+        raise ConfigError(f"{where}: a seed must be an integer from 0 to 4294967295, got {bad[0]}")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"{where}: seed {repeated[0]} is given twice (each seed is one cell)")
+    if not seeds:
+        raise ConfigError(f"{where}: no seed given")
 
 
 def suite_for_task_files(suite: Any, task_files: list[Path], *, selected: list[str], console: Any) -> Any:

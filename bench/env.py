@@ -27,14 +27,19 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]
 
 
 def git_state(cwd: Path | None = None) -> dict[str, Any]:
-    """``{"sha": ..., "dirty": bool}`` of the checkout nerbench runs from, or nulls outside git."""
+    """``{"sha": ..., "dirty": bool}`` of the checkout nerbench runs from, or nulls outside git.
+
+    ``dirty`` means a tracked file differs from the commit, *outside* ``results/``: result files are
+    what a run writes (re-running a committed cell rewrites its tracked file), not code, so a run on a
+    clean checkout stays clean while it replaces committed results.
+    """
     cwd = cwd or Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", ":(exclude,top)results/"],
             cwd=cwd, capture_output=True, text=True, timeout=10, check=True,
         ).stdout
         return {"sha": sha, "dirty": bool(status.strip())}

@@ -562,6 +562,12 @@ def score_spans(
 
 # --------------------------------------------------------------------------- uncertainty
 
+BOOTSTRAP_SEED = 0
+"""The seed of every bootstrap nerbench computes: a result file's CI and the report's CIs and tests, so one
+number has one interval (a one-seed cell's CI in the report is the one stored in its result)."""
+N_RESAMPLES = 1000
+"""Bootstrap resamples for every CI and test, in result files and the report alike."""
+
 BLOCK_CELLS = 2_000_000
 """Resample weights are drawn in blocks of at most this many (resample, unit) cells, to bound memory."""
 

@@ -37,13 +37,17 @@ from urllib.parse import quote
 
 from bench.analysis import ERROR_KINDS, LENGTHS, mean_over_seeds
 from bench.compare import dig
-from bench.metrics import bootstrap_ci_seeds, f1_from_counts, holm, paired_bootstrap_seeds
+from bench.metrics import (
+    BOOTSTRAP_SEED,
+    N_RESAMPLES,
+    bootstrap_ci_seeds,
+    f1_from_counts,
+    holm,
+    paired_bootstrap_seeds,
+)
 from bench.versions import stale_reasons
 
 MAIN_METRIC = "conlleval_f1"
-N_RESAMPLES = 1000
-"""Bootstrap resamples for every CI and test the report computes."""
-BOOTSTRAP_SEED = 0
 CONFIDENCE = 0.95
 
 # Where each reported number lives in a result file; the first path present wins. The second paths
@@ -169,6 +173,11 @@ class Group:
     def seeds(self) -> list[int]:
         return [r["seed"] for r in self.results]
 
+    @property
+    def deterministic(self) -> bool:
+        """Its system kind gives the same model for every seed (the CRF, lookup): run once, no spread to show."""
+        return bool(self.results) and all((r.get("system") or {}).get("deterministic") is True for r in self.results)
+
     def per_type_f1(self, etype: str) -> float | None:
         """Mean conlleval F1 of one entity type over the seeds."""
         blocks = [(first(r, PER_TYPE_PATHS) or {}).get(etype) for r in self.results]
@@ -280,7 +289,7 @@ def leaderboard_rows(groups: list[Group]) -> list[dict[str, Any]]:
             "partial_f1_mean": g.mean("partial_f1"), "official_f1_mean": g.mean("official_f1"),
             "f1_seen": (su.get("seen") or {}).get("f1"), "f1_unseen": (su.get("unseen") or {}).get("f1"),
             "invalid_tags": g.mean("invalid_tags"),
-            "n_seeds": g.n, "seeds": g.seeds,
+            "n_seeds": g.n, "seeds": g.seeds, "deterministic": g.deterministic,
             "stale": g.stale, "stale_reasons": g.stale_reasons,
             "train_seconds_mean": g.mean("train_seconds"), "tokens_per_second_mean": g.mean("tokens_per_second"),
             "peak_gpu_mib": g.mean("peak_gpu_mib"), "energy_wh_mean": None if energy is None else energy / 3600,
@@ -511,11 +520,16 @@ def leaderboard_table(rows: list[dict[str, Any]], *, official: bool,
         if official:
             cells.append(score("official_f1_mean"))
         cells += [score("f1_seen"), score("f1_unseen"), Cell(_count(r["invalid_tags"]), r["invalid_tags"], group=g),
-                  Cell(str(r["n_seeds"]), r["n_seeds"], group=g), Cell("stale" if r["stale"] else "")]
+                  Cell(_seeds_text(r), r["n_seeds"], group=g), Cell("stale" if r["stale"] else "")]
         out.append(cells)
     return _table(cols, out)
 
 
+
+
+def _seeds_text(r: dict[str, Any]) -> str:
+    """The seeds column: the count, or "deterministic" for a system whose seeds all give the same model."""
+    return "deterministic" if r.get("deterministic") and r["n_seeds"] == 1 else str(r["n_seeds"])
 
 
 def leaderboard_notes(rows: list[dict[str, Any]]) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.data.types import Entity
 from bench.errors import NerbenchError
+from bench.metrics import N_RESAMPLES
 from bench.results import ResultError, read_predictions, read_result, write_result
 from bench.versions import SCORER_VERSION
 
@@ -41,9 +42,17 @@ def rescore_result(path: Path, result: dict[str, Any], data: Any, *, n_resamples
         )
     rows = read_predictions(path, result)
     sentences = data.sentences(result["split"])
-    if len(rows) > len(sentences):
-        raise ResultError(f"{path}: {len(rows)} saved sentences but the {result['split']} split has {len(sentences)}")
-    sentences = sentences[: len(rows)]
+    expected = (result.get("data") or {}).get("eval_sentences", len(sentences))
+    limited = isinstance(expected, int) and 0 < expected < len(sentences) and \
+        ((result.get("data") or {}).get("limits") or {}).get("max_eval_sentences") == expected
+    if limited:
+        sentences = sentences[:expected]  # the cell scored the split's first max_eval_sentences (e.g. smoke)
+    if len(rows) != len(sentences):
+        raise ResultError(
+            f"{path}: {len(rows)} saved sentences but the {result['split']} split has {len(sentences)}"
+            + (f" (the result scored {expected})" if isinstance(expected, int) and expected != len(sentences) else "")
+            + "; predictions must cover the whole split the result scored"
+        )
     pred: list[list[str]] = []
     spans: list[list[Entity]] | None = [] if rows and "spans" in rows[0] else None
     for i, (row, sent) in enumerate(zip(rows, sentences, strict=True)):
@@ -56,9 +65,9 @@ def rescore_result(path: Path, result: dict[str, Any], data: Any, *, n_resamples
         if spans is not None:
             spans.append([Entity(e["type"], tuple((int(a), int(b)) for a, b in e["fragments"]))
                           for e in row.get("spans", [])])
-    ci = (result["metrics"].get("main") or {}).get("ci") or {}
-    resamples = n_resamples or ci.get("resamples") or 1000
-    metrics, unit_counts = score_split(data.task, sentences, pred, n_resamples=resamples, seed=result["seed"],
+    ci = ((result.get("metrics") or {}).get("main") or {}).get("ci") or {}
+    resamples = n_resamples or ci.get("resamples") or N_RESAMPLES
+    metrics, unit_counts = score_split(data.task, sentences, pred, n_resamples=resamples,
                                        pred_spans=spans, train=train_sentences(data))
     out = dict(result)
     out.pop("sentence_counts", None)

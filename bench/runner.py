@@ -145,9 +145,21 @@ def plan(
             params = suite.params_for(t, s)
             if device and device != "auto":
                 params["device"] = device
-            for seed in seeds or suite.seeds:
+            for seed in _seeds_of(suite.system[s].kind, seeds or suite.seeds):
                 cells.append(Cell(t, s, int(seed), suite.system[s], params))
     return cells
+
+
+def _is_deterministic(kind: str) -> bool:
+    from bench.systems import SYSTEM_KINDS
+
+    return kind in SYSTEM_KINDS and bool(SYSTEM_KINDS.get(kind).deterministic)
+
+
+def _seeds_of(kind: str, seeds: Sequence[int]) -> list[int]:
+    """The seeds a kind runs: all of them, or only the first for a deterministic kind (the CRF, lookup),
+    whose seeds would all give the same model; its results are marked deterministic instead."""
+    return list(seeds[:1]) if _is_deterministic(kind) else list(seeds)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -347,7 +359,7 @@ def run_cell(
         training["model_dir"] = str(model_rel)
     system = {
         "name": cell.system, "kind": cell.spec.kind, "model": cell.spec.model, "params": cell.params,
-        "config_hash": cell.config_hash(), **trained.describe(),
+        "config_hash": cell.config_hash(), "deterministic": _is_deterministic(cell.spec.kind), **trained.describe(),
         "model_dir": str(model_rel), "model_dir_note": "relative to the run's --models-dir (default models/)",
     }
     predicted = []
@@ -438,7 +450,7 @@ def score_and_write(
     from bench import env as envmod
     from bench.scoring import score_split, train_sentences
 
-    metrics, unit_counts = score_split(data.task, sentences, pred, n_resamples=n_resamples, seed=seed,
+    metrics, unit_counts = score_split(data.task, sentences, pred, n_resamples=n_resamples,
                                        pred_spans=pred_spans, train=train_sentences(data))
     rows = prediction_rows(sentences, pred, scores=scores, pred_spans=pred_spans)
     ppath = predictions_path(results_dir, data.task.name, system["name"], seed, split)

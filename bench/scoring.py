@@ -60,8 +60,8 @@ def score_split(
     sentences: Sequence[Sentence],
     pred: Sequence[Sequence[str]],
     *,
-    n_resamples: int = 1000,
-    seed: int = 0,
+    n_resamples: int = metrics.N_RESAMPLES,
+    seed: int = metrics.BOOTSTRAP_SEED,
     pred_spans: Sequence[Sequence[Entity]] | None = None,
     train: Sequence[Sentence] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:

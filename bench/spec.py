@@ -270,6 +270,8 @@ class SuiteSpec:
         for o in self.override:
             if o.system != "*" and o.system not in self.system:
                 raise ValueError(f"override names unknown system {o.system!r}")
+        if not self.seeds or any(not 0 <= s < 2**32 for s in self.seeds) or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct integers from 0 to 4294967295 (got {list(self.seeds)})")
 
     def crosses(self, task: str, system: str) -> bool:
         return system in self.task_systems.get(task, self.systems)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-SCORER_VERSION = 3
+SCORER_VERSION = 4
 """2: conlleval-compatible main score, invalid-tag counts, per-unit (document/sentence) counts.
 3: ``metrics.analysis`` (seen/unseen mentions against the train split, nervaluate error types, entity
-length, type confusion); the other metrics are unchanged, so ``nerbench rescore`` brings v2 results up."""
+length, type confusion); the other metrics are unchanged, so ``nerbench rescore`` brings v2 results up.
+4: a result's CI uses :data:`bench.metrics.BOOTSTRAP_SEED` (the report's), not the run's seed, so one
+number has one interval; only ``metrics.main.ci_low/ci_high/ci`` change (``nerbench rescore``)."""
 
 def system_version(kind: str) -> int:
     """The implementation version of a system kind (0 for a kind this nerbench does not know)."""

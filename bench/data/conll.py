@@ -9,7 +9,10 @@ belongs to a column, so a token made only of such a character keeps its word. Li
 Tags are read under the task's declared scheme (:func:`bench.data.schemes.apply_scheme`): IOB1 and
 BIOES are converted to IOB2, a sequence the scheme does not allow is an error naming the line unless
 the task sets ``repair = true``. Documents come from ``-DOCSTART-`` lines, which must stand between
-blank lines, or from ``doc_files`` (one PubTator file per split, aligned token by token).
+blank lines, or from ``doc_files``: one PubTator file per split, aligned token by token
+(``doc_format = "pubtator"``), or one CoNLL copy of the same sentences with ``-DOCSTART-`` lines, aligned
+sentence by sentence (``doc_format = "conll"``: CoNLL-2003's IOB2 files get the documents of its
+original files).
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ log = logging.getLogger(__name__)
 
 DOCSTART = "-DOCSTART-"
 SEPARATORS = ("whitespace", "tab")
-DOC_FORMATS = ("pubtator",)
+DOC_FORMATS = ("pubtator", "conll")
+"""Where ``doc_files`` documents come from: a PubTator release (aligned by text) or a CoNLL copy of the
+same sentences with ``-DOCSTART-`` lines (aligned sentence by sentence)."""
 
 _ASCII_BLANKS = re.compile(r"[ \t]+")
 
@@ -68,28 +73,11 @@ class _Raw:
     doc: int
 
 
-def read_conll_split(
-    path: Path,
-    *,
-    name: str = "",
-    tag_column: int = -1,
-    pos_column: int | None = None,
-    separator: str = "whitespace",
-    scheme: str = "IOB2",
-    repair: bool = False,
-    doc_file: Path | None = None,
-    display: str | None = None,
-) -> SplitData:
-    """Read one CoNLL file into a :class:`SplitData` of IOB2 sentences.
-
-    Every line of a sentence must have the same number of columns as the file's first token line;
-    a bad tag (``B-``, ``X-PER``) or a tag sequence the declared ``scheme`` does not allow is an
-    error with its line number (the latter repaired and counted with ``repair``). ``display`` is
-    the file's name in notes and warnings (no absolute path; default: the file name).
-    """
-    if separator not in SEPARATORS:
-        raise ConfigError(f"option 'separator' must be one of {', '.join(SEPARATORS)}, got {separator!r}")
-    display = display or path.name
+def _parse(
+    path: Path, *, separator: str = "whitespace", tag_column: int = -1, pos_column: int | None = None
+) -> tuple[list[_Raw], bool]:
+    """The sentences of a CoNLL file as read (tags not yet checked against a scheme), and whether it
+    has ``-DOCSTART-`` lines; each sentence's ``doc`` counts the markers before it (-1: none yet)."""
     text = read_text(path)
     raws: list[_Raw] = []
     cur: _Raw | None = None
@@ -146,6 +134,34 @@ def read_conll_split(
         raws.append(cur)
     if not raws:
         raise DataFormatError(path, None, "no sentences found (only blank or -DOCSTART- lines)")
+    return raws, docs_seen
+
+
+
+def read_conll_split(
+    path: Path,
+    *,
+    name: str = "",
+    tag_column: int = -1,
+    pos_column: int | None = None,
+    separator: str = "whitespace",
+    scheme: str = "IOB2",
+    repair: bool = False,
+    doc_file: Path | None = None,
+    doc_format: str = "pubtator",
+    display: str | None = None,
+) -> SplitData:
+    """Read one CoNLL file into a :class:`SplitData` of IOB2 sentences.
+
+    Every line of a sentence must have the same number of columns as the file's first token line;
+    a bad tag (``B-``, ``X-PER``) or a tag sequence the declared ``scheme`` does not allow is an
+    error with its line number (the latter repaired and counted with ``repair``). ``display`` is
+    the file's name in notes and warnings (no absolute path; default: the file name).
+    """
+    if separator not in SEPARATORS:
+        raise ConfigError(f"option 'separator' must be one of {', '.join(SEPARATORS)}, got {separator!r}")
+    display = display or path.name
+    raws, docs_seen = _parse(path, separator=separator, tag_column=tag_column, pos_column=pos_column)
 
     result = apply_scheme(
         [r.tags for r in raws], scheme=scheme, repair=repair, locate=lambda si, ti: (path, raws[si].line + ti, None)
@@ -159,9 +175,13 @@ def read_conll_split(
         log.warning(warnings[-1])
 
     doc_ids: list[str | None]
-    if doc_file is not None:
-        if docs_seen:
-            raise DataFormatError(path, None, f"has {DOCSTART} lines and doc_files names {doc_file.name}: use one of them")
+    if doc_file is not None and docs_seen:
+        raise DataFormatError(path, None, f"has {DOCSTART} lines and doc_files names {doc_file.name}: use one of them")
+    if doc_file is not None and doc_format == "conll":
+        doc_ids = conll_documents(raws, doc_file, path=path)
+        notes.append(f"{display}: {len(set(doc_ids))} documents from the {DOCSTART} lines of {doc_file.name}, "
+                     "every sentence's words identical to that file's")
+    elif doc_file is not None:
         docs = read_pubtator(doc_file)
         doc_ids = list(
             align_documents([r.tokens for r in raws], docs, path=path, first_lines=[r.line for r in raws])
@@ -193,6 +213,35 @@ def read_conll_split(
     files = [str(path)] + ([str(doc_file)] if doc_file is not None else [])
     stats = {"tags_changed": result.changed, "tags_repaired": len(result.repaired)}
     return SplitData(name or path.name, sents, files=files, notes=notes, warnings=warnings, stats=stats)
+
+
+def conll_documents(raws: list[_Raw], doc_file: Path, *, path: Path) -> list[str]:
+    """Document ids for the sentences of ``path`` from a copy of the same sentences with ``-DOCSTART-``
+    lines (``doc_format = "conll"``): sentence ``i`` of both files must have the same words, and the two
+    files the same number of sentences; anything else is an error naming both places. Documents are
+    numbered like ``-DOCSTART-`` documents of a file read directly (``doc0``, ``doc1``, ...)."""
+    other, docs_seen = _parse(doc_file)
+    if not docs_seen:
+        raise DataFormatError(doc_file, None, f"has no {DOCSTART} lines, so it gives {path.name} no documents")
+    for i, (mine, theirs) in enumerate(zip(raws, other, strict=False)):
+        if mine.tokens != theirs.tokens:
+            k = next((j for j, (a, b) in enumerate(zip(mine.tokens, theirs.tokens, strict=False)) if a != b),
+                     min(len(mine.tokens), len(theirs.tokens)))
+            raise DataFormatError(
+                path, mine.line + min(k, len(mine.tokens) - 1),
+                f"sentence {i + 1} differs from {doc_file.name} line {theirs.line + min(k, len(theirs.tokens) - 1)} "
+                f"(word {k + 1}: {_word(mine.tokens, k)} here, {_word(theirs.tokens, k)} there); the document "
+                "file must hold the same sentences",
+            )
+    if len(raws) != len(other):
+        raise DataFormatError(path, None, f"has {len(raws)} sentences, its document file {doc_file.name} has "
+                              f"{len(other)}; the document file must hold the same sentences")
+    dense = {d: i for i, d in enumerate(dict.fromkeys(r.doc for r in other))}
+    return [f"doc{dense[r.doc]}" for r in other]
+
+
+def _word(tokens: list[str], k: int) -> str:
+    return repr(tokens[k]) if k < len(tokens) else "end of sentence"
 
 
 def read_conll_file(
@@ -229,7 +278,7 @@ def _doc_files(options: Mapping[str, Any], splits: Mapping[str, str]) -> dict[st
 @register_format(
     "conll",
     options=("tag_column", "pos_column", "separator", "doc_files", "doc_format"),
-    description="CoNLL columns: word first, tag column configurable, -DOCSTART- or PubTator documents",
+    description="CoNLL columns: word first, tag column configurable, -DOCSTART-, PubTator or CoNLL-copy documents",
 )
 def read_conll(
     folder: Path, splits: Mapping[str, str], options: Mapping[str, Any], *, scheme: str = "IOB2", repair: bool = False
@@ -246,6 +295,7 @@ def read_conll(
             scheme=scheme,
             repair=repair,
             doc_file=folder / doc_files[split] if doc_files else None,
+            doc_format=str(options.get("doc_format", "pubtator")),
             display=rel,
         )
     return out
