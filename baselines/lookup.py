@@ -1,4 +1,4 @@
-"""System kind ``lookup``: the CoNLL-2003 shared task's baseline, a memorised list of training entities.
+"""The ``lookup`` baseline: the CoNLL-2003 shared task's baseline, a memorised list of training entities.
 
 Tjong Kim Sang and De Meulder (2003) computed their baseline with "a system which only identified
 entities which had a unique class in the training data. If a phrase was part of more than one
@@ -14,7 +14,8 @@ entity, the system would select the longest one." This is that system, on any ta
 It answers "how much of the F1 is recognising what was in the training data?": it finds no unseen
 mention by construction, so the report's seen/unseen columns set every other system against it.
 It trains in seconds and is deterministic. It is also the example of the README's "Adding a system":
-this one module and one line in :func:`bench.systems._register` are all it took.
+this model module, its system kind (:mod:`bench.systems.lookup`, about 60 lines) and one line in
+:func:`bench.systems._register` are all it took.
 """
 
 from __future__ import annotations
@@ -29,10 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.data.schemes import tags_to_spans
-from bench.data.wordtok import DEFAULT_WORD_TOKENIZER
 from bench.errors import ConfigError, NerbenchError
 from bench.modeldir import MODEL_INFO_FILE
-from bench.systems.base import RUNTIME_PARAMS, SystemKind, TrainedSystem, cpu_cost, timed_cpu, without_runtime
 
 LEXICON_FILE = "lexicon.json"
 FORMAT_VERSION = 1
@@ -157,59 +156,3 @@ class LookupModel:
         phrases = {tuple(p): t for p, t in json.loads(text)}
         return cls(phrases, config=config_from_params(meta["config"]), labels=meta["labels"],
                    stats=meta.get("stats"))
-
-
-class LookupKind(SystemKind):
-    name = "lookup"
-    version = 1
-    """1: unique-class training phrases, longest match (the CoNLL-2003 baseline)."""
-    summary = "the CoNLL-2003 baseline: training entities with a unique class, longest match"
-    deterministic = True
-    extra_params = dict(RUNTIME_PARAMS)  # accepted for every kind; ignored
-
-    def config_type(self) -> type:
-        return LookupConfig
-
-    def resolve_config(self, params: Mapping[str, Any], *, seed: int) -> dict[str, Any]:
-        return config_from_params(without_runtime(params), seed=seed).to_dict()
-
-    def train(self, params, *, model, train, dev, data, seed, model_dir, device, progress) -> TrainedSystem:
-        from baselines.crf import PredictStats, peak_rss_bytes
-
-        config = config_from_params(without_runtime(params), seed=seed)
-        lookup, cpu_seconds = timed_cpu(lambda: LookupModel.train(train, config=config, labels=data.labels))
-        lookup.save(model_dir)
-        stats = dict(lookup.stats, peak_rss_bytes=peak_rss_bytes())
-
-        def predict(sentences: Sequence[Any]) -> tuple[list[list[str]], dict[str, Any], list[list[float]] | None]:
-            t0 = time.perf_counter()
-            tags = [lookup.tag(s.tokens) for s in sentences]
-            timing = PredictStats(time.perf_counter() - t0, len(sentences),
-                                  sum(len(s.tokens) for s in sentences)).to_dict()
-            timing["includes"] = "longest-match lookup (no per-word scores)"
-            return tags, timing, None
-
-        cost = cpu_cost(stats, cpu_seconds, passes=1, unit="words (one pass)", who="the lookup baseline")
-        info = {"config": config.to_dict(), "phrases": stats["phrases"]}
-        return TrainedSystem(predict=predict, training=stats, cost=cost, info=info)
-
-    def load(self, model_dir: Path, *, device: str = "auto", batch_size: int = 64,
-             decode: str | None = None) -> LookupPredictor:
-        return LookupPredictor(model_dir)
-
-
-class LookupPredictor:
-    kind = "lookup"
-    word_tokenizer = DEFAULT_WORD_TOKENIZER
-
-    def __init__(self, model_dir: Path) -> None:
-        self.model = LookupModel.load(Path(model_dir))
-        self.labels = self.model.labels
-
-    def tag(self, docs: Sequence[Sequence[str]], *, pos: Sequence[Sequence[str] | None] | None = None
-            ) -> list[tuple[list[str], list[float | None]]]:
-        out: list[tuple[list[str], list[float | None]]] = []
-        for words in docs:
-            tags = self.model.tag(list(words))
-            out.append((tags, [None] * len(tags)))
-        return out

@@ -9,7 +9,8 @@ definition or training code never masquerades as a regression or as a pass.
 Compared: the main score (``metrics.main.value``, F1 (conlleval) since scorer version 2), strict F1
 and the official span F1 where present.
 
-Tolerances: a deterministic system kind (the CRF; see ``SystemKind.deterministic``) gets 0.002 F1;
+Tolerances: a deterministic system (the CRF, lookup: ``system.deterministic`` in its results, see
+``SystemKind.deterministic``) gets 0.002 F1;
 any other (a transformer, spaCy) gets max(2·std of the reference seeds, 0.005) — half a point when the
 reference has a single seed.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,16 +86,18 @@ class Finding:
         return self.current - self.reference
 
 
-def tolerance(kind: str, values: list[float]) -> float:
-    from bench.systems import SYSTEM_KINDS
-
-    if kind in SYSTEM_KINDS and SYSTEM_KINDS.get(kind).deterministic:
+def tolerance(deterministic: bool, values: list[float]) -> float:
+    if deterministic:
         return CRF_TOLERANCE
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return max(2 * spread, TRANSFORMER_MIN_TOLERANCE)
 
 
-def compare(reference: list[dict[str, Any]], current: list[dict[str, Any]]) -> list[Finding]:
+def compare(reference: list[dict[str, Any]], current: list[dict[str, Any]], *,
+            deterministic_kinds: Collection[str] = ()) -> list[Finding]:
+    """Findings for every reference group. A group is deterministic when its results say so
+    (``system.deterministic``) or, for results written before that field, when its kind is one of
+    ``deterministic_kinds`` (the caller knows the system kinds; this module does not)."""
     ref_groups, cur_groups = _groups(reference), _groups(current)
     by_name: dict[tuple[str, str, str], list[GroupKey]] = defaultdict(list)
     for key in cur_groups:
@@ -112,7 +115,8 @@ def compare(reference: list[dict[str, Any]], current: list[dict[str, Any]]) -> l
                 findings.append(Finding(task, system, split, "*", "missing", detail="no current result"))
             continue
         curs = cur_groups[key]
-        kind = refs[0]["system"].get("kind", "transformer")
+        marked = refs[0]["system"].get("deterministic")
+        deterministic = marked if isinstance(marked, bool) else refs[0]["system"].get("kind") in deterministic_kinds
         for label, path in METRICS:
             if label == "main":
                 label = str(dig(refs[0], "metrics.main.name") or "main")
@@ -121,7 +125,7 @@ def compare(reference: list[dict[str, Any]], current: list[dict[str, Any]]) -> l
             if not ref_vals or not cur_vals:
                 continue
             ref_mean, cur_mean = statistics.fmean(ref_vals), statistics.fmean(cur_vals)
-            tol = tolerance(kind, ref_vals)
+            tol = tolerance(deterministic, ref_vals)
             if cur_mean < ref_mean - tol:
                 status = "regression"
             elif cur_mean > ref_mean + tol:

@@ -526,12 +526,11 @@ def run_cells(
     *,
     load: Callable[[str], TaskData] | None = None,
     progress: ProgressFn | None = None,
-    executor: Any = None,
+    executor: Any,
 ) -> SuiteOutcome:
-    """Skip the finished cells of ``cells``, then run the others with ``executor`` (default: in this
-    process). A failing cell is recorded and the rest still run."""
+    """Skip the finished cells of ``cells``, then run the others with ``executor`` (one of
+    :mod:`bench.executors`, which sit above this module). A failing cell is recorded and the rest still run."""
     from bench.catalog import resolve_task
-    from bench.executors import InlineExecutor
 
     cache: dict[str, TaskData] = {}
 
@@ -542,7 +541,6 @@ def run_cells(
             )
         return cache[task]
 
-    executor = executor or InlineExecutor()
     out = SuiteOutcome()
     jobs: list[tuple[CellJob, TaskData]] = []
     for cell in cells:

@@ -14,7 +14,7 @@ def result(system: str = "crf", *, kind: str = "crf", f1: float = 0.80, seed: in
            cfg: str = "c1", split: str = "test", scorer: int | None = SCORER_VERSION) -> dict:
     return {
         "task": {"name": "tiny", "version": "1", "fingerprint": fp},
-        "system": {"name": system, "kind": kind},
+        "system": {"name": system, "kind": kind, "deterministic": kind == "crf"},
         "seed": seed,
         "split": split,
         "metrics": {"main": {"name": "conlleval_f1", "value": f1}, "strict": {"micro": {"f1": f1 + 0.01}}},
@@ -24,6 +24,13 @@ def result(system: str = "crf", *, kind: str = "crf", f1: float = 0.80, seed: in
                      "system_config_hash": cfg, "seed": seed, "scorer_version": scorer,
                      "system_version": system_version(kind)},
     }
+
+
+def test_results_without_the_deterministic_mark_use_the_callers_kinds() -> None:
+    old = result(f1=0.80)
+    del old["system"]["deterministic"]
+    assert compare([old], [result(f1=0.797)], deterministic_kinds={"crf"})[0].tolerance == pytest.approx(0.002)
+    assert compare([old], [result(f1=0.797)])[0].tolerance == pytest.approx(0.005)
 
 
 def test_crf_tolerance_is_tight() -> None:

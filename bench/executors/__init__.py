@@ -15,59 +15,15 @@ Every executor has a ``name`` and ``run(jobs, *, outcome, progress)``; ``jobs`` 
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from bench.errors import ConfigError, NerbenchError
+from bench.errors import ConfigError
+from bench.executors.base import RAY_EXTRA_HINT, Executor, InlineExecutor, cell_log_name, require_ray
 
-log = logging.getLogger(__name__)
+__all__ = ["EXECUTORS", "RAY_EXTRA_HINT", "Executor", "InlineExecutor", "cell_log_name", "make_executor", "require_ray"]
 
 EXECUTORS = ("local", "ray", "inline")
-RAY_EXTRA_HINT = "pip install 'nerbench[ray]' (in a checkout: pip install -e '.[ray]')"
-
-
-class Executor(Protocol):
-    name: str
-
-    def run(self, jobs: list[tuple[Any, Any]], *, outcome: Any, progress: Any = None) -> None: ...
-
-
-class InlineExecutor:
-    """Every cell in this process, in order. A :class:`NerbenchError` fails only its cell; any other
-    exception ends the run (a bug should be loud)."""
-
-    name = "inline"
-
-    def run(self, jobs: list[tuple[Any, Any]], *, outcome: Any, progress: Any = None) -> None:
-        from bench.runner import run_cell
-
-        for i, (job, data) in enumerate(jobs, 1):
-            label = job.cell.label
-            if progress:
-                progress("cell", {"cell": label, "index": i, "total": len(jobs)})
-            try:
-                outcome.written.extend(run_cell(job.cell, data, job.config, splits=job.splits, progress=progress))
-                outcome.done.append(label)
-            except NerbenchError as exc:
-                log.error("%s failed: %s", label, exc)
-                outcome.failed.append((label, str(exc)))
-            if progress:
-                progress("cell_done", {"cell": label, "done": i, "total": len(jobs)})
-
-
-def cell_log_name(cell: Any) -> str:
-    """File name of a cell's own log: ``<task>.<system>.seed<k>.log``."""
-    return f"{cell.task}.{cell.system}.seed{cell.seed}.log"
-
-
-def require_ray() -> Any:
-    """The ``ray`` module, or a clear error naming the extra to install."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(f"--executor ray needs Ray, which is not installed: {RAY_EXTRA_HINT}") from None
-    return ray
 
 
 def make_executor(name: str, *, log_dir: Path | None = None, retries: int = 0, ray_address: str | None = None) -> Any:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.executors import cell_log_name
+from bench.executors.base import cell_log_name
 
 log = logging.getLogger(__name__)
 

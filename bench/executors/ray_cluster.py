@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError, NerbenchError
-from bench.executors import cell_log_name, require_ray
+from bench.executors.base import cell_log_name, require_ray
 
 log = logging.getLogger(__name__)
 

@@ -75,9 +75,9 @@ class _Kinds(Registry[SystemKind]):
 
 def _register(kinds: Registry[SystemKind]) -> None:
     """Every built-in kind. A new kind: import its class here and add an instance to the tuple."""
-    from baselines.lookup import LookupKind
     from bench.systems.crf import CrfKind
     from bench.systems.external import ExternalKind
+    from bench.systems.lookup import LookupKind
     from bench.systems.spacy import SpacyKind
     from bench.systems.transformer import TransformerKind
 
