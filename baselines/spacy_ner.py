@@ -45,7 +45,7 @@ from typing import Any
 from baselines.crf import PredictStats, config_of, peak_rss_bytes  # the CRF's records and rules
 from bench.data.schemes import tags_to_spans
 from bench.data.types import Sentence
-from bench.errors import ConfigError, DataFormatError, NerbenchError
+from bench.errors import ConfigError, DataFormatError, NerbenchError, range_problem
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,24 @@ class SpacyConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"spacy: {message}")
+        # NaN, infinity and upper bounds (the lower bounds above keep their own words)
+        for problem in (
+            range_problem("max_epochs", self.max_epochs, 1, 1000),
+            range_problem("patience", self.patience, 0, 1000),
+            range_problem("batch_start", self.batch_start, 1.0, 65536.0),
+            range_problem("batch_stop", self.batch_stop, 1.0, 65536.0),
+            range_problem("batch_compound", self.batch_compound, 1.0, 10.0),
+            range_problem("learn_rate", self.learn_rate, 0, 1, low_open=True),
+            range_problem("l2", self.l2, 0.0, 1.0),
+            range_problem("grad_clip", self.grad_clip, 0),
+            range_problem("eval_batch_size", self.eval_batch_size, 1, 65536),
+            range_problem("width", self.width, 1, 65536),
+            range_problem("depth", self.depth, 1, 1000),
+            range_problem("embed_size", self.embed_size, 1, 10**9),
+            range_problem("hidden_width", self.hidden_width, 1, 65536),
+        ):
+            if problem:
+                raise ConfigError(f"spacy: {problem}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,6 +13,8 @@ log = logging.getLogger("bench")
 
 
 def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    from bench.cli_score import resamples  # --bootstrap's rule, shared with `nerbench score`
+
     p = sub.add_parser("run", help="run a suite (tasks x systems x seeds), skipping finished cells")
     common(p)
     p.add_argument("--suite", default="default", help="suite name (tasks/suites/NAME.toml) or path to a suite TOML")
@@ -29,7 +31,7 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
     p.add_argument("--no-hub", action="store_true", help="never fall back to the Hugging Face Hub")
     p.add_argument("--require-data", action="store_true",
                    help="fail when a task has no data (default: skip its cells with one line each)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CI")
+    p.add_argument("--bootstrap", type=resamples, default=1000, help="bootstrap resamples for the 95%% CI")
     p.add_argument("--executor", default="local", choices=["local", "ray", "inline"],
                    help="local (default): each cell in its own fresh process; ray: each cell a Ray task "
                         "(pip install 'nerbench[ray]'); inline: all cells in this process (debugging)")
@@ -525,8 +527,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for d in (args.reference, args.current):
         if not d.is_dir():
             raise ConfigError(f"{d}: result folder not found")
+    from bench.systems import SYSTEM_KINDS
+
+    deterministic = {name for name in SYSTEM_KINDS if SYSTEM_KINDS.get(name).deterministic}
     findings = compare(load_dir(args.reference, on_error=_warn_bad_result),
-                       load_dir(args.current, on_error=_warn_bad_result))
+                       load_dir(args.current, on_error=_warn_bad_result), deterministic_kinds=deterministic)
     print(render(findings), end="")
     if has_regression(findings):
         return 1
@@ -588,11 +593,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.errors import ConfigError
     from bench.results import atomic_write_text, iter_results
 
-    dirs = args.results_dir or [Path("results/raw")]
-    for d in dirs:
+    unique: dict[Path, Path] = {}
+    for d in args.results_dir or [Path("results/raw")]:
         if not d.is_dir():
             raise ConfigError(f"{d}: result folder not found; nothing was written")
-    pairs = [(p, r) for d in dirs for p, r in iter_results(d, on_error=_warn_bad_result)]
+        unique.setdefault(d.resolve(), d)  # one folder named twice (or by a symlink) is read once
+    dirs = list(unique.values())
+    files: dict[Path, tuple[Path, dict[str, Any]]] = {}
+    for d in dirs:
+        for p, r in iter_results(d, on_error=_warn_bad_result):
+            files.setdefault(p.resolve(), (p, r))  # nested folders: each file once
+    pairs = list(files.values())
+    report.check_one_file_per_cell(pairs)
     results = [r for _, r in pairs]
     if not results:
         raise ConfigError(f"no result files under {', '.join(map(str, dirs))}; nothing was written")

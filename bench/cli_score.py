@@ -20,6 +20,23 @@ from typing import Any
 SYSTEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 """A system name is a folder name in the results tree: letters, digits, ``.``, ``_``, ``+``, ``-``."""
 EXTERNAL_SEED = 0
+MAX_RESAMPLES = 1_000_000
+
+
+def resamples(text: str) -> int:
+    """``--bootstrap N`` (``score`` and ``run``): a whole number of resamples from 1 to
+    :data:`MAX_RESAMPLES`, else argparse's one-line usage error (exit status 2).
+
+    >>> resamples("1000")
+    1000
+    """
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of bootstrap resamples, got {text!r}") from None
+    if not 1 <= n <= MAX_RESAMPLES:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_RESAMPLES} bootstrap resamples, got {n}")
+    return n
 
 
 def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -45,7 +62,7 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
                    help="CoNLL: a token that differs from the gold is an error (default: counted substitution)")
     p.add_argument("--results-dir", type=Path, default=Path("results/raw"), help="where result JSON goes")
     p.add_argument("--no-hub", action="store_true", help="never fall back to the Hugging Face Hub")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CI")
+    p.add_argument("--bootstrap", type=resamples, default=1000, help="bootstrap resamples for the 95%% CI")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_score)
 

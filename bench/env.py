@@ -80,3 +80,69 @@ def environment(*, gpu: dict[str, Any] | None = None, git: dict[str, Any] | None
         "torch": torch_info,
         "gpu": gpu,
     }
+
+
+RECORDED_ENV = ("HF_HUB_OFFLINE",)
+"""Environment settings a recorded benchmark command starts with when they were set."""
+DATA_DIR_VAR = "$NERBENCH_DATA_DIR"
+
+
+def benchmark_command(
+    script: str | Path,
+    argv: list[str] | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> str:
+    """The command that ran a benchmark script, as its JSON records it: ``python benchmarks/<name>.py``
+    and the arguments it was given (``argv``, default ``sys.argv[1:]``), never a fixed string.
+
+    No path of this machine is recorded: the data dir (``data_dir``, else ``$NERBENCH_DATA_DIR``; and
+    whatever follows ``--data-dir``) is written ``$NERBENCH_DATA_DIR``, a path inside it
+    ``$NERBENCH_DATA_DIR/...``, any other absolute path relative to the working folder when it is
+    inside it, else as ``<its name>``. The settings of :data:`RECORDED_ENV` that were set come first.
+
+    >>> benchmark_command("/x/benchmarks/b.py", ["--data-dir", "/d", "--model=/d/m", "--out", "r.json"],
+    ...                   data_dir="/d", environ={"HF_HUB_OFFLINE": "1"})
+    'HF_HUB_OFFLINE=1 python benchmarks/b.py --data-dir $NERBENCH_DATA_DIR --model=$NERBENCH_DATA_DIR/m --out r.json'
+    """
+    import shlex
+
+    environ = dict(os.environ) if environ is None else environ
+    args = list(sys.argv[1:] if argv is None else argv)
+    root_text = str(data_dir) if data_dir else environ.get("NERBENCH_DATA_DIR")
+    root = Path(root_text).expanduser().resolve() if root_text else None
+    cwd = Path.cwd().resolve()
+
+    def portable(value: str, *, is_data_dir: bool = False) -> str:
+        if is_data_dir or value == DATA_DIR_VAR:
+            return DATA_DIR_VAR
+        pathlike = value.startswith(("/", "~")) or (root_text is not None and value == root_text)
+        if not pathlike and root is not None and ("/" in value or value.startswith(".")):
+            pathlike = True  # a relative path: maybe inside the data dir
+        if not pathlike:
+            return shlex.quote(value)
+        p = Path(value).expanduser().resolve()
+        if root is not None and (p == root or p.is_relative_to(root)):
+            rel = p.relative_to(root).as_posix()
+            return DATA_DIR_VAR if rel == "." else f"{DATA_DIR_VAR}/{shlex.quote(rel)}"
+        if not value.startswith(("/", "~")):
+            return shlex.quote(value)  # relative, outside the data dir: as typed
+        return shlex.quote(p.relative_to(cwd).as_posix() if p.is_relative_to(cwd) else f"<{p.name}>")
+
+    words: list[str] = []
+    after_data_dir = False
+    for arg in args:
+        if after_data_dir:
+            words.append(portable(arg, is_data_dir=True))
+            after_data_dir = False
+        elif arg == "--data-dir":
+            words.append(arg)
+            after_data_dir = True
+        elif arg.startswith("--") and "=" in arg:
+            name, _, value = arg.partition("=")
+            words.append(f"{name}={portable(value, is_data_dir=name == '--data-dir')}")
+        else:
+            words.append(portable(arg))
+    prefix = [f"{k}={shlex.quote(environ[k])}" for k in RECORDED_ENV if environ.get(k)]
+    return " ".join([*prefix, "python", f"benchmarks/{Path(script).name}", *words])

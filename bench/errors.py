@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 
@@ -38,3 +40,56 @@ class ConfigError(NerbenchError):
 
 class DataNotFoundError(NerbenchError):
     """No source for a task's data could be found."""
+
+
+def range_problem(
+    name: str, value: object, low: float, high: float | None = None, *, low_open: bool = False,
+    high_open: bool = False, note: str = "",
+) -> str | None:
+    """What is wrong with the numeric parameter ``name`` (not a number, NaN, infinite, or outside
+    ``low``..``high``; ``None``: no upper bound), said with its bounds, or ``None`` when it is fine.
+    The config dataclasses use it, so a suite, the CLI and the Python API get the same rule. Integer
+    bounds read "from 1 to 1000" (give an integer field's); float bounds an interval.
+
+    >>> range_problem("learning_rate", float("nan"), 0, 1, low_open=True)
+    'learning_rate must be a finite number in (0, 1], got nan'
+    >>> range_problem("epochs", 10**20, 1, 1000)
+    'epochs must be from 1 to 1000, got 100000000000000000000'
+    >>> range_problem("torch_threads", 0, 0, 1024, note=" (0: torch's default)") is None
+    True
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{name} must be a number, got {value!r}"
+    ok = math.isfinite(value) and (value > low if low_open else value >= low)
+    if high is not None:
+        ok = ok and (value < high if high_open else value <= high)
+    if isinstance(low, int) and isinstance(high, int) and not (low_open or high_open):
+        want = f"from {low} to {high}"
+    elif high is None:
+        want = f"a finite number {'>' if low_open else '>='} {low:g}"
+    else:
+        want = f"a finite number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    return None if ok else f"{name} must be {want}{note}, got {value}"
+
+
+NAME = re.compile(r"[^\W_][\w.+-]{0,99}")
+"""The one rule for names that become file and folder names and table cells (task names, entity
+types, the system names of suites and results, splits), checked where task and suite files are read
+(:mod:`bench.spec`) and where result files are read (:mod:`bench.results`): 1 to 100 letters, digits,
+``.``, ``_``, ``+`` and ``-``, starting with a letter or digit (so never ``..``, a ``/`` or markup)."""
+
+
+def name_problem(value: object) -> str | None:
+    """Why ``value`` is not a :data:`NAME`, or ``None`` when it is one.
+
+    >>> name_problem("creative-work"), name_problem("bert-base-cased"), name_problem("B-PER")
+    (None, None, None)
+    >>> name_problem("../PWNED")
+    "'../PWNED' is not a name: use 1 to 100 letters, digits, '.', '_', '+' and '-', starting with a letter or digit"
+    """
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    if NAME.fullmatch(value) is None:
+        return (f"{value[:120]!r} is not a name: use 1 to 100 letters, digits, '.', '_', '+' and '-', "
+                "starting with a letter or digit")
+    return None

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.data.conll import DOCSTART, split_columns
+from bench.data.conll import DOCSTART, DocstartRule, split_columns
 from bench.data.schemes import tags_to_spans
 from bench.data.wordtok import DEFAULT_WORD_TOKENIZER, WORD_TOKENIZERS, get_word_tokenizer
 from bench.errors import ConfigError, NerbenchError
@@ -120,7 +120,10 @@ def read_input(
 
     Reading nothing at all (an empty, binary or wrongly encoded input) raises :class:`NothingReadError`
     naming ``source``, so a command never succeeds on "0 documents". Text and JSONL are cut into words
-    by ``word_tokenizer`` (see :func:`doc_from_text`); CoNLL input is already words.
+    by ``word_tokenizer`` (see :func:`doc_from_text`); CoNLL input is already words. A ``-DOCSTART-``
+    line must stand between blank lines, the task reader's rule (:class:`bench.data.conll.DocstartRule`):
+    one inside a sentence or followed by a token line is a :class:`bench.errors.DataFormatError` naming ``source``
+    and the line, not a sentence split in two.
     """
     get_word_tokenizer(word_tokenizer)  # an unknown name fails before any line is read
     if fmt not in FORMATS:
@@ -132,6 +135,7 @@ def read_input(
     bad: list[tuple[int, str]] = []  # unreadable token lines of the current CoNLL sentence
     start = last = 0
     nlines = 0
+    markers = DocstartRule(source)  # the task reader's rule for -DOCSTART- lines, with its error
 
     def end_sentence() -> None:
         nonlocal words, pos, bad
@@ -148,6 +152,7 @@ def read_input(
         if lineno == 1:
             raw = raw.removeprefix(b"\xef\xbb\xbf")
         if fmt == "conll" and not raw.strip(b" \t"):
+            markers.blank()
             end_sentence()
             continue
         opens = not words and not bad  # this line would open a sentence
@@ -155,8 +160,10 @@ def read_input(
         if fmt == "conll":
             cols = split_columns(text) if text is not None else None
             if cols is not None and cols[0] == DOCSTART:
-                end_sentence()  # a document marker is never a word; it ends any open sentence
+                markers.marker(lineno)  # only between blank lines, as the task reader has it
+                end_sentence()  # a document marker is never a word
                 continue
+            markers.token(lineno)  # an unreadable line is a token line too: not blank, not a marker
             if opens:
                 start = lineno
             last = lineno

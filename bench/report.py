@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 from bench.analysis import ERROR_KINDS, LENGTHS, mean_over_seeds
 from bench.compare import dig
+from bench.errors import ConfigError
 from bench.metrics import (
     BOOTSTRAP_SEED,
     N_RESAMPLES,
@@ -45,27 +46,15 @@ from bench.metrics import (
     holm,
     paired_bootstrap_seeds,
 )
+from bench.results import NUMBER_PATHS, PER_TYPE_PATHS
 from bench.versions import stale_reasons
 
 MAIN_METRIC = "conlleval_f1"
 CONFIDENCE = 0.95
 
-# Where each reported number lives in a result file; the first path present wins. The second paths
-# read results written before scorer version 2 (``lenient`` was the conlleval block then).
-PATHS: dict[str, tuple[str, ...]] = {
-    "f1": ("metrics.conlleval.micro.f1", "metrics.lenient.micro.f1"),
-    "strict_f1": ("metrics.strict.micro.f1",),
-    "partial_f1": ("metrics.nervaluate.overall.partial.f1",),
-    "official_f1": ("metrics.spans.official.f1",),
-    "invalid_tags": ("metrics.invalid_tags.predicted", "metrics.counts.invalid_pred_tags"),
-    "train_seconds": ("cost.train_wall_seconds",),
-    "tokens_per_second": ("cost.train_tokens_per_second",),
-    "peak_gpu_mib": ("cost.gpu.peak_memory_used_mb",),
-    "energy_j": ("cost.gpu.energy_j",),
-    "peak_rss_mib": ("cost.peak_rss_mb",),
-    "predict_sentences_per_second": ("prediction.sentences_per_second",),
-}
-PER_TYPE_PATHS = ("metrics.conlleval.per_type", "metrics.lenient.per_type")
+PATHS = NUMBER_PATHS
+"""Where each reported number lives in a result file (the first path present wins): defined with the
+result schema, which checks that each is a number or ``null`` when a result is read."""
 
 KEY_FIELDS = ("task_version", "data_fingerprint", "system_config_hash", "scorer_version", "system_version")
 """The cell-key fields (besides task, system, split) that separate groups."""
@@ -73,6 +62,24 @@ KEY_FIELDS = ("task_version", "data_fingerprint", "system_config_hash", "scorer_
 
 def _number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x  # NaN != NaN
+
+
+_MD_UNSAFE = re.compile(r"[<>|`\r\n]|&(?=#?\w+;)")
+_MD_ENTITIES = {"<": "&lt;", ">": "&gt;", "|": "&#124;", "`": "&#96;", "&": "&amp;", "\r": " ", "\n": " "}
+
+
+def md_text(text: str) -> str:
+    """``text`` (a name, label or note) safe inside the Markdown report: ``<``, ``>``, ``|`` and backticks
+    become character references (no HTML, no code spans, no broken table), so does an ``&`` that would
+    start one (a lone ``&`` already shows as itself), and line breaks become spaces. Ordinary names are
+    unchanged. The HTML page escapes everything itself.
+
+    >>> md_text("bert-base-cased"), md_text("ade_drug_effect"), md_text("Däniken & Cieliebak")
+    ('bert-base-cased', 'ade_drug_effect', 'Däniken & Cieliebak')
+    >>> md_text("<img src=x onerror=alert(1)> | `x` &amp;")
+    '&lt;img src=x onerror=alert(1)&gt; &#124; &#96;x&#96; &amp;amp;'
+    """
+    return _MD_UNSAFE.sub(lambda m: _MD_ENTITIES[m.group(0)], str(text))
 
 
 def first(result: dict[str, Any], paths: Sequence[str]) -> Any:
@@ -125,6 +132,21 @@ def group_key(result: dict[str, Any]) -> tuple[Any, ...]:
                 "system_config_hash": system.get("config_hash")}
     return (task["name"], system["name"], result["split"],
             *(ck.get(k, fallback.get(k)) for k in KEY_FIELDS))
+
+
+def check_one_file_per_cell(pairs: Sequence[tuple[Path, dict[str, Any]]]) -> None:
+    """Two result files of one cell (the same :func:`group_key` and seed) are a :class:`ConfigError`
+    naming both: a copy of a result must not count as another seed."""
+    seen: dict[tuple[Any, ...], Path] = {}
+    for path, r in pairs:
+        key = (*group_key(r), r["seed"])
+        if key in seen:
+            raise ConfigError(
+                f"{seen[key]} and {path} are results of the same cell (task {key[0]}, system {key[1]}, split "
+                f"{key[2]}, seed {r['seed']}, same data, configuration and versions); remove one of them, or read "
+                "the folders separately; nothing was written"
+            )
+        seen[key] = path
 
 
 def _sortable(key: tuple[Any, ...]) -> tuple[str, ...]:
@@ -417,7 +439,7 @@ class Table:
     sortable: bool = True
 
     def markdown(self) -> list[str]:
-        lines = ["| " + " | ".join(self.columns) + " |",
+        lines = ["| " + " | ".join(md_text(c) for c in self.columns) + " |",
                  "|" + "|".join("--:" if n else "---" for n in self.numeric) + "|"]
         for row in self.rows:
             lines.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
@@ -425,7 +447,7 @@ class Table:
 
 
 def _md_cell(c: Cell) -> str:
-    text = f"[{c.text}](#{c.task})" if c.task else c.text
+    text = f"[{md_text(c.text)}](#{c.task})" if c.task else md_text(c.text)
     return f"**{text}** ↑" if c.best and len(text) else text
 
 
@@ -474,19 +496,19 @@ def markdown(blocks: Sequence[Block], *, plots: str | None = None) -> list[str]:
     out: list[str] = []
     for b in blocks:
         if isinstance(b, Heading):
-            out += ["#" * b.level + " " + b.text]
+            out += ["#" * b.level + " " + md_text(b.text)]
         elif isinstance(b, Para):
             out += [b.text]
         elif isinstance(b, Notes):
             if not b.items:
                 continue
-            out += [f"- {n}" for n in b.items]
+            out += [f"- {md_text(n)}" for n in b.items]
         elif isinstance(b, Table):
             out += b.markdown()
         elif isinstance(b, Plots):
             if plots is None:
                 continue
-            out += [" ".join(f"![{alt}]({plots}/{b.task}-{kind}.png)" for kind, alt in b.figures)]
+            out += [" ".join(f"![{md_text(alt)}]({plots}/{b.task}-{kind}.png)" for kind, alt in b.figures)]
         out.append("")
     return out
 
@@ -688,8 +710,8 @@ def analysis_blocks(task: str, groups: list[Group], types: Sequence[str]) -> lis
     for g, a in with_analysis:
         rows = [[Cell(gt)] + [_num_cell(v, _count(v), g) for v in ((a["confusion"].get(gt) or {}).get(pt, 0)
                                                                      for pt in ctypes)] for gt in ctypes]
-        out += [Para(f"{g.label}:"), _table([("gold \\ predicted", False)] + [(t, True) for t in ctypes], rows,
-                                            sortable=False)]
+        out += [Para(f"{md_text(g.label)}:", f"{g.label}:"),
+                _table([("gold \\ predicted", False)] + [(t, True) for t in ctypes], rows, sortable=False)]
     out += [Plots(task, ((("seen-unseen", f"{task}: F1 on seen and unseen mentions"),) if su else ())
                   + (("error-types", f"{task}: error types"),))]
     return out
@@ -702,7 +724,8 @@ def task_blocks(task: str, splits: dict[str, list[Group]], *, task_spec: Any | N
     """Everything the report says about one task, in order; Markdown and HTML render the same blocks."""
     out: list[Block] = [Heading(2, task, task=task)]
     if task_spec is not None:
-        out.append(Para(f"{task_spec.description} Language: {task_spec.language}; domain: {task_spec.domain}."))
+        about = f"{task_spec.description} Language: {task_spec.language}; domain: {task_spec.domain}."
+        out.append(Para(md_text(about), about))
     for split in [s for s in ("test", "dev") if s in splits] + [s for s in splits if s not in ("test", "dev")]:
         groups = splits[split]
         rows = leaderboard_rows(groups)
@@ -771,17 +794,18 @@ COLUMNS = " ".join((
 ))
 
 
-def _generated(results: Sequence[dict[str, Any]]) -> str:
-    shas = sorted({str(dig(r, "environment.git.sha"))[:10] + ("+dirty" if dig(r, "environment.git.dirty") else "")
+def _generated(results: Sequence[dict[str, Any]], esc: Callable[[str], str] = str) -> str:
+    """Where the report came from; ``esc`` escapes the values taken from results (:func:`md_text` for Markdown)."""
+    shas = sorted({esc(str(dig(r, "environment.git.sha"))[:10]) + ("+dirty" if dig(r, "environment.git.dirty") else "")
                    for r in results})
-    hw = sorted({f"{dig(r, 'environment.cpu')} ({dig(r, 'environment.cpu_count')} cores)"
-                 + (f" + {dig(r, 'cost.gpu.name')}" if dig(r, "cost.gpu.name") else "") for r in results})
+    hw = sorted({esc(f"{dig(r, 'environment.cpu')} ({dig(r, 'environment.cpu_count')} cores)"
+                     + (f" + {dig(r, 'cost.gpu.name')}" if dig(r, "cost.gpu.name") else "")) for r in results})
     return (f"Generated by `nerbench report` from {len(results)} result file(s). "
             f"nerbench git: {', '.join(shas)}. Hardware: {'; '.join(hw)}.")
 
 
 def footer(results: Sequence[dict[str, Any]]) -> list[str]:
-    return ["---", "", _generated(results), "", COLUMNS, ""]
+    return ["---", "", _generated(results, md_text), "", COLUMNS, ""]
 
 
 MAIN_SCORE = ("Main score: F1 (conlleval), entity-level micro F1, mean over seeds on the test split; see the end of "
@@ -1031,24 +1055,39 @@ def figure(kind: str, task: str, groups: list[Group]) -> Any | None:
 
 
 def plot(results: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """Every :data:`PLOT_KINDS` figure of every task's test split, as PNG and SVG."""
+    """Every :data:`PLOT_KINDS` figure of every task's test split, as PNG and SVG, each file inside ``out_dir``."""
     plt = _pyplot()
     written: list[Path] = []
     out_dir.mkdir(parents=True, exist_ok=True)
-    for task, splits in group_results(results).items():
+    grouped = group_results(results)
+    for task in grouped:  # every file checked before any is written
+        for kind in PLOT_KINDS:
+            _plot_paths(out_dir, task, kind)
+    for task, splits in grouped.items():
         groups = splits.get("test")
         if not groups:
             continue
         for kind in PLOT_KINDS:
             fig = figure(kind, task, groups)
             if fig is not None:
-                written += _save(fig, out_dir / f"{task}-{kind}")
+                written += _save(fig, _plot_paths(out_dir, task, kind))
                 plt.close(fig)
     return written
 
 
-def _save(fig: Any, stem: Path) -> list[Path]:
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+def _plot_paths(out_dir: Path, task: str, kind: str) -> list[Path]:
+    """``<out_dir>/<task>-<kind>.png`` and ``.svg``; a :class:`ConfigError` when one would not land inside
+    ``out_dir`` (a task name that is not a name, a symlink in the folder that leads elsewhere)."""
+    base = out_dir.resolve()
+    paths = [out_dir / f"{task}-{kind}.png", out_dir / f"{task}-{kind}.svg"]
+    for p in paths:
+        if p.resolve().parent != base:
+            raise ConfigError(f"{p}: refused to write a plot that resolves outside the plots dir {out_dir} "
+                              f"(to {p.resolve()}); nothing was written")
+    return paths
+
+
+def _save(fig: Any, paths: list[Path]) -> list[Path]:
     fig.savefig(paths[0], dpi=120, metadata={"Software": None})
     fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
     return paths

@@ -4,11 +4,13 @@ For a scorer change or a new metric no cell is trained again: each result's save
 predictions (``<run_id>.predictions.jsonl.gz``) are read back, checked against the result's sha256
 and the task data (same fingerprint, same number of sentences and words), scored with this
 checkout's scorer, and the result is rewritten with the new metrics, per-unit counts and scorer
-version. The system version is kept: predictions made by older system code stay stale.
+version. The system version is kept: predictions made by older system code stay stale. A result whose
+``metrics`` block is missing is rebuilt the same way (:func:`read_for_rescore`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +20,7 @@ from typing import Any
 from bench.data.types import Entity
 from bench.errors import NerbenchError
 from bench.metrics import N_RESAMPLES
-from bench.results import ResultError, read_predictions, read_result, write_result
+from bench.results import ResultError, read_predictions, read_result, validate, write_result
 from bench.versions import SCORER_VERSION
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,25 @@ def rescore_result(path: Path, result: dict[str, Any], data: Any, *, n_resamples
     return out
 
 
+def read_for_rescore(path: Path) -> dict[str, Any]:
+    """A result file as :func:`bench.results.read_result` reads it, or, when its ``metrics`` block is
+    missing (or null), the file with every other part valid: that block is what rescoring rebuilds
+    from the saved predictions. Any other problem is the reader's own error."""
+    try:
+        return read_result(path)
+    except ResultError as exc:
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            raise exc from None
+        if not isinstance(raw, dict) or raw.get("metrics") is not None:
+            raise
+        # everything but the metrics: checked with a stand-in block that rescore_result replaces
+        validate({**raw, "metrics": {"main": {"value": 0.0}}}, where=str(path))
+        log.info("%s: no metrics block; rebuilding it from the saved predictions", path)
+        return {k: v for k, v in raw.items() if k != "metrics"}
+
+
 def rescore_dir(results_dir: Path, *, data_dir: str | None = None, allow_hub: bool = True,
                 task_files: tuple[Path, ...] = ()) -> RescoreOutcome:
     """Rescore every result under ``results_dir`` in place; a file that cannot be rescored is reported, the rest go on."""
@@ -89,7 +110,7 @@ def rescore_dir(results_dir: Path, *, data_dir: str | None = None, allow_hub: bo
     out = RescoreOutcome()
     for path in sorted(Path(results_dir).rglob("*.json")):
         try:
-            result = read_result(path)
+            result = read_for_rescore(path)
             name = result["task"]["name"]
             if name not in cache:
                 cache[name] = load_task_data(resolve_task(name, task_files), data_dir=data_dir, allow_hub=allow_hub)

@@ -22,9 +22,9 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from bench.errors import NerbenchError
+from bench.errors import NerbenchError, name_problem
 
 SCHEMA_VERSION = 2
 """2: exact floats, ``unit_counts`` instead of ``sentence_counts``, ``run`` and ``task.provenance``
@@ -32,6 +32,25 @@ blocks, saved predictions, scorer and system versions in the cell key."""
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 PREDICTIONS_SUFFIX = ".predictions.jsonl.gz"
+
+NUMBER_PATHS: dict[str, tuple[str, ...]] = {
+    "f1": ("metrics.conlleval.micro.f1", "metrics.lenient.micro.f1"),
+    "strict_f1": ("metrics.strict.micro.f1",),
+    "partial_f1": ("metrics.nervaluate.overall.partial.f1",),
+    "official_f1": ("metrics.spans.official.f1",),
+    "invalid_tags": ("metrics.invalid_tags.predicted", "metrics.counts.invalid_pred_tags"),
+    "train_seconds": ("cost.train_wall_seconds",),
+    "tokens_per_second": ("cost.train_tokens_per_second",),
+    "peak_gpu_mib": ("cost.gpu.peak_memory_used_mb",),
+    "energy_j": ("cost.gpu.energy_j",),
+    "peak_rss_mib": ("cost.peak_rss_mb",),
+    "predict_sentences_per_second": ("prediction.sentences_per_second",),
+}
+"""Where each number the report shows lives in a result file (:data:`bench.report.PATHS`); the first
+path present wins. The second paths read results written before scorer version 2 (``lenient`` was the
+conlleval block then). Each is a number or ``null`` (:func:`check_fields`)."""
+PER_TYPE_PATHS = ("metrics.conlleval.per_type", "metrics.lenient.per_type")
+"""Per-type scores: ``{entity type: {"f1": number, ...}}``."""
 
 REQUIRED_KEYS = (
     "schema_version", "task", "system", "seed", "split", "metrics", "cost", "environment", "cell_key",
@@ -103,7 +122,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def write_result(results_dir: Path, result: dict[str, Any]) -> Path:
     """Validate and atomically write one result; returns its path."""
-    result = {**result, "schema_version": SCHEMA_VERSION}
+    result = jsonable({**result, "schema_version": SCHEMA_VERSION})  # checked as it will be read back
     validate(result, where="<new result>")
     path = result_path(results_dir, result["task"]["name"], result["system"]["name"], result["seed"], result["split"])
     atomic_write_text(path, dumps(result))
@@ -169,18 +188,141 @@ def validate(result: Any, *, where: str) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if k not in result]
     if missing:
         raise ResultError(f"{where}: missing key(s) {', '.join(missing)}")
-    for key in ("name", "version", "fingerprint"):
-        if key not in result["task"]:
-            raise ResultError(f"{where}: task.{key} missing")
     for key in ("task", "system", "metrics", "cost", "environment", "cell_key"):
         if not isinstance(result[key], dict):
             raise ResultError(f"{where}: {key} must be a JSON object, got {type(result[key]).__name__}")
+    for key in ("name", "version", "fingerprint"):
+        if key not in result["task"]:
+            raise ResultError(f"{where}: task.{key} missing")
     if "name" not in result["system"]:
         raise ResultError(f"{where}: system.name missing")
     main = result["metrics"].get("main")
     if not isinstance(main, dict) or "value" not in main:
         raise ResultError(f"{where}: metrics.main.value missing")
+    check_fields(result, where=where)
     return result
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _shown(x: Any) -> str:
+    text = json.dumps(x, ensure_ascii=False, default=repr)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_OPTIONAL: tuple[tuple[str, str, Callable[[Any], bool]], ...] = (
+    ("system.kind", "a string", lambda v: isinstance(v, str)),
+    ("system.model", "a string or null", lambda v: v is None or isinstance(v, str)),
+    ("metrics.main.name", "a string", lambda v: isinstance(v, str)),
+    ("metrics.main.ci", "a JSON object or null", lambda v: v is None or isinstance(v, dict)),
+    ("metrics.main.ci.unit", "a string or null", lambda v: v is None or isinstance(v, str)),
+    ("metrics.main.ci.units", "an integer or null", lambda v: v is None or _is_int(v)),
+)
+"""Fields the report reads when present: ``(path, what it must be, test)``."""
+
+
+class _Check:
+    """:func:`check_fields` of one result: each method raises a :class:`ResultError` naming the file and field."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def fail(self, path: str, want: str, value: Any) -> NoReturn:
+        raise ResultError(f"{self.where}: {path} must be {want}, got {_shown(value)}")
+
+    def name(self, path: str, value: Any) -> None:
+        if why := name_problem(value):
+            raise ResultError(f"{self.where}: {path}: {why}")
+
+    def number(self, path: str, value: Any) -> None:
+        if value is not None and not _is_number(value):
+            self.fail(path, "a number or null", value)
+
+    def table(self, path: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(path, "a JSON object", value)
+        return value
+
+    def numbers(self, path: str, value: Any) -> None:
+        """A JSON object of numbers (counts, scores)."""
+        for k, v in self.table(path, value).items():
+            self.number(f"{path}.{k}", v)
+
+    def analysis(self, at: str, a: dict[str, Any]) -> None:
+        """The blocks of an error analysis (:func:`bench.analysis.analyse`) that the report averages."""
+        if a.get("seen_unseen") is not None:
+            su = self.table(f"{at}.seen_unseen", a["seen_unseen"])
+            for part in ("seen", "unseen"):
+                self.numbers(f"{at}.seen_unseen.{part}", su.get(part))
+        errors = self.table(f"{at}.error_types", a.get("error_types") or {})
+        self.numbers(f"{at}.error_types.overall", errors.get("overall") or {})
+        for etype, counts in self.table(f"{at}.error_types.per_type", errors.get("per_type") or {}).items():
+            self.name(f"{at}.error_types.per_type: entity type", etype)
+            self.numbers(f"{at}.error_types.per_type.{etype}", counts)
+        for bucket, block in self.table(f"{at}.length", a.get("length") or {}).items():
+            self.numbers(f"{at}.length.{bucket}", block)
+        for gold, row in self.table(f"{at}.confusion", a.get("confusion") or {}).items():
+            self.name(f"{at}.confusion: entity type", gold)
+            for pred in self.table(f"{at}.confusion.{gold}", row):
+                self.name(f"{at}.confusion.{gold}: entity type", pred)
+            self.numbers(f"{at}.confusion.{gold}", row)
+
+
+def check_fields(result: dict[str, Any], *, where: str) -> None:
+    """The names and types of every field ``nerbench report`` reads (``compare`` and ``rescore`` read
+    fewer), so a wrongly typed result is one :class:`ResultError` naming the file and the field, never
+    a crash further on. Names (task, system, split, entity types) follow :func:`bench.errors.name_problem`,
+    the rule of task and suite files; the seed is an integer; the cell-key fields are scalars; every
+    number the report shows (:data:`NUMBER_PATHS`) is a number or ``null``; per-type scores, per-unit
+    counts and the error analysis have their documented shapes.
+    """
+    c = _Check(where)
+    c.name("task.name", result["task"]["name"])
+    c.name("system.name", result["system"]["name"])
+    c.name("split", result["split"])
+    if not _is_int(result["seed"]) or result["seed"] < 0:
+        c.fail("seed", "an integer >= 0", result["seed"])
+    scalar = ("a string, number, true, false or null", lambda v: v is None or isinstance(v, (str, int, float)))
+    for path, want, ok in (*_OPTIONAL, *((p, *scalar) for p in (
+            "task.version", "task.fingerprint", "system.config_hash", *(f"cell_key.{k}" for k in result["cell_key"])))):
+        parent, _, last = path.rpartition(".")
+        block = _dig(result, parent)
+        if isinstance(block, dict) and last in block and not ok(block[last]):
+            c.fail(path, want, block[last])
+    for path in ("metrics.main.value", "metrics.main.ci_low", "metrics.main.ci_high",
+                 *(p for paths in NUMBER_PATHS.values() for p in paths)):
+        c.number(path, _dig(result, path))
+    for path in PER_TYPE_PATHS:
+        if (per_type := _dig(result, path)) is not None:
+            for etype, block in c.table(path, per_type).items():
+                c.name(f"{path}: entity type", etype)
+                c.number(f"{path}.{etype}.f1", c.table(f"{path}.{etype}", block).get("f1"))
+    if result.get("unit_counts") is not None:
+        uc = c.table("unit_counts", result["unit_counts"])
+        if not isinstance(uc.get("unit"), str) or not isinstance(uc.get("ids"), list):
+            raise ResultError(f"{where}: unit_counts needs a string 'unit' and an 'ids' list")
+        for mode, rows in uc.items():
+            if mode not in ("unit", "ids") and not (isinstance(rows, list) and all(
+                    isinstance(r, list) and len(r) == 3 and all(_is_int(x) for x in r) for r in rows)):
+                raise ResultError(f"{where}: unit_counts.{mode} must be a list of [tp, fp, fn] integer triples")
+    if (analysis := _dig(result, "metrics.analysis")) is not None:
+        c.analysis("metrics.analysis", c.table("metrics.analysis", analysis))
+
+
+def _dig(obj: Any, dotted: str) -> Any:
+    """``obj["a"]["b"]`` for ``"a.b"``; ``None`` when a step is missing or not a JSON object (as
+    :func:`bench.compare.dig`, which this layer cannot import)."""
+    for part in dotted.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            return None
+        obj = obj[part]
+    return obj
 
 
 def read_result(path: Path) -> dict[str, Any]:

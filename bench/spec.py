@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import tomllib
 import types
 import typing
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data.schemes import ALL_SCHEMES, SPANS
-from bench.errors import ConfigError
+from bench.errors import ConfigError, name_problem
 
 SPLITS = ("train", "dev", "test")
 
@@ -43,6 +44,9 @@ class LocalSource:
     format: str
     splits: dict[str, str]
     options: dict[str, Any] = field(default_factory=dict)
+    allow_outside_data_dir: bool = False
+    """Let the folder, split files and file options (and symlinks among them) lead outside the data
+    dir (or the shipped data folder); by default such a path is an error naming the task file and key."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,10 @@ class TaskSpec:
     """The TOML file this spec came from (filled by the loader, not written in files)."""
 
     def __post_init__(self) -> None:
+        for key, value in (("name", self.name), *((f"entity_types[{i}]", t) for i, t in enumerate(self.entity_types))):
+            why = name_problem(value)
+            if why:
+                raise ConfigError(f"{self.origin or 'task'}: {key}: {why}")
         if self.scheme not in ALL_SCHEMES:
             close = difflib.get_close_matches(self.scheme.upper(), ALL_SCHEMES, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -255,6 +263,10 @@ class SuiteSpec:
     origin: str = ""
 
     def __post_init__(self) -> None:
+        for name in (*self.systems, *self.system):
+            why = name_problem(name)
+            if why:
+                raise ValueError(f"system name: {why}")
         for t, systems in self.task_systems.items():
             if t not in self.tasks:
                 raise ValueError(f"task_systems names task {t!r}, which is not in tasks")
@@ -350,13 +362,16 @@ def check_params(params: dict[str, Any], kind: str, *, where: str) -> None:
             ok = True
         if not ok:
             raise ConfigError(f"{where}: {key} must be {_TYPE_WORDS[tp]}, got {_shown(value)}")
+        if tp is float and not math.isfinite(value):  # TOML spells nan and inf
+            raise ConfigError(f"{where}: {key} must be a finite number, got {_shown(value)}")
         if key in RUNNER_PARAM_TYPES and value < 1:
             raise ConfigError(f"{where}: {key} must be a positive integer, got {_shown(value)}")
 
 
 def check_suite_params(suite: SuiteSpec, *, where: str) -> None:
     """Every system's ``params``, and every override's against each system it reaches (a system that
-    crosses a task the override names), so a wrong type fails when the suite is read."""
+    crosses a task the override names), so a wrong type fails when the suite is read; then the values'
+    ranges (:func:`check_param_ranges`)."""
     for name, spec in suite.system.items():
         check_params(spec.params, spec.kind, where=f"{where}: system '{name}'")
     for k, o in enumerate(suite.override, start=1):
@@ -365,3 +380,33 @@ def check_suite_params(suite: SuiteSpec, *, where: str) -> None:
         for name in targets:
             scope = f"override {k} (task {o.task!r}, system {o.system!r})"
             check_params(o.params, suite.system[name].kind, where=f"{where}: {scope}: system '{name}'")
+    check_param_ranges(suite, where=where)
+
+
+def check_param_ranges(suite: SuiteSpec, *, where: str) -> None:
+    """Each system's configuration as a cell of each task will build it (overrides applied), from the
+    names its config knows, so a value out of range (``learning_rate = nan``, ``epochs = 100000``) is
+    an error naming the file and the system when the suite is read; the ranges are the config
+    dataclasses' own. Unknown names are still left to the run plan (see :func:`check_params`)."""
+    from bench.systems import get_kind
+
+    seen: set[tuple[str, str]] = set()
+    for task in suite.tasks:
+        for name, spec in suite.system.items():
+            if not suite.crosses(task, name):
+                continue
+            kind = get_kind(spec.kind)
+            cls = kind.config_type()
+            if cls is None:
+                continue
+            fields = {f.name for f in dataclasses.fields(cls)} - set(RUNNER_PARAM_TYPES) - {"seed"}
+            params = {k: v for k, v in suite.params_for(task, name).items() if k in fields}
+            key = (name, json.dumps(params, sort_keys=True, default=repr))
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                kind.resolve_config(params, seed=suite.seeds[0])
+            except ConfigError as exc:
+                on = "" if params == {k: v for k, v in spec.params.items() if k in fields} else f" (task '{task}')"
+                raise ConfigError(f"{where}: system '{name}'{on}: {exc}") from None

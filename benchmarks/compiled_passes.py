@@ -55,6 +55,7 @@ def main() -> int:
     import torch
     from trainer_vs_nerbench import LABELS, load_split
 
+    from bench.env import benchmark_command
     from bench.finetune import build_features, collate, length_grouped_batches, seed_everything
     from bench.models import load_for_training, resolve_model
 
@@ -99,8 +100,7 @@ def main() -> int:
     }
     print(json.dumps(out["compiled"], indent=2), flush=True)
     out["setup"]["loadavg_after"] = os.getloadavg()
-    out["command"] = ("HF_HUB_OFFLINE=1 python benchmarks/compiled_passes.py --data-dir ../shared/data "
-                      "--out results/benchmarks/compiled_passes.json")
+    out["command"] = benchmark_command(__file__, data_dir=args.data_dir)  # the arguments it really ran with
     if args.out:
         args.out.write_text(json.dumps(out, indent=2) + "\n")
     return 0

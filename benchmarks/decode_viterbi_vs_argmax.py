@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -217,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.catalog import resolve_task
     from bench.data.load import load_task_data
-    from bench.env import environment
+    from bench.env import benchmark_command, environment
     from bench.finetune import load_trained
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
@@ -226,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     report: dict[str, Any] = {
         "benchmark": "decode_viterbi_vs_argmax",
-        "command": shlex.join(["python", "benchmarks/decode_viterbi_vs_argmax.py", *argv_used]),
+        "command": benchmark_command(__file__, argv_used, data_dir=args.data_dir),
         "modes": MODE_DOC,
         "n_resamples": args.n_resamples,
         "bootstrap_seed": args.seed,

@@ -62,6 +62,7 @@ def row(path: Path, label: str) -> dict[str, Any]:
         "test_ci95": [test["metrics"]["main"]["ci_low"], test["metrics"]["main"]["ci_high"]],
         "goal_met": test["metrics"]["main"]["value"] >= GOAL_F1 and minutes <= GOAL_MINUTES,
         "result": str(path.relative_to(REPO) if path.is_relative_to(REPO) else path.name) + "/seed13-test.json",
+        "result_command": (test.get("run") or {}).get("command"),  # how the result was made, as it records
     }
 
 
@@ -72,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=os.environ.get("NERBENCH_DATA_DIR", str(REPO.parent / "shared" / "data")))
     p.add_argument("--out", type=Path, default=REPO / "results" / "benchmarks" / "document_context.json")
     args = p.parse_args(argv)
+    from bench.env import benchmark_command
+
     rows = [
         row(args.default_results.resolve() / "conll2003" / "minilm-l6", "sentence alone, 3 epochs (default suite)"),
         row(args.context_results.resolve() / "conll2003_docs" / "minilm-l6-1ep", "sentence alone, 1 epoch"),
@@ -81,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         r["main_score"] = "conlleval F1 (entity micro, seqeval default mode)"
     out = {
         "benchmark": "document_context",
-        "command": "NERBENCH_DATA_DIR=../shared/data nerbench run --suite context --require-data --results-dir "
-        "results/context/raw && python benchmarks/document_context.py",
+        "command": benchmark_command(__file__, argv, data_dir=args.data_dir),
         "goal": {"test_conlleval_f1": GOAL_F1, "train_minutes": GOAL_MINUTES},
         "conll2003_and_conll2003_docs_hold_the_same_sentences_and_tags": same_sentences(args.data_dir),
         "rows": rows,

@@ -55,6 +55,7 @@ def main() -> int:
 
     from bench.catalog import resolve_task
     from bench.data.load import load_task_data
+    from bench.env import benchmark_command
     from bench.estimate import EFFICIENCY, estimate_transformer
     from bench.models import load_config, load_tokenizer, resolve_model
 
@@ -107,8 +108,7 @@ def main() -> int:
     if args.out:
         out = {
             "benchmark": "estimate_accuracy",
-            "command": "HF_HUB_OFFLINE=1 python benchmarks/estimate_accuracy.py --data-dir ../shared/data "
-                       "--out results/benchmarks/estimate_accuracy.json",
+            "command": benchmark_command(__file__, data_dir=args.data_dir),
             "what": "the CPU duration estimate made again for every committed CPU transformer cell, against the "
                     "cell's measured training wall seconds + prediction seconds",
             "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform(),

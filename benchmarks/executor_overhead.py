@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import platform
-import shlex
 import statistics
 import sys
 import tempfile
@@ -40,12 +39,13 @@ EXECUTORS = ("inline", "local", "ray")
 def run_suite(executor_name: str, *, suite: Any, cells: list[Any], data: dict[str, Any], out: Path,
               ray_cpus: int) -> dict[str, Any]:
     """Run every cell with one executor; wall time in all and per cell, and the metrics written."""
+    from bench.env import benchmark_command
     from bench.executors import make_executor
     from bench.results import iter_results
     from bench.runner import RunConfig, run_cells
 
     config = RunConfig(results_dir=out / "raw", models_dir=out / "models", force=True,
-                       run_info={"command": "benchmarks/executor_overhead.py"})
+                       run_info={"command": benchmark_command(__file__)})
     extra: dict[str, Any] = {}
     if executor_name == "ray":
         import ray
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench import env as envmod
     from bench.catalog import resolve_task
     from bench.data.load import load_task_data
+    from bench.env import benchmark_command
     from bench.runner import drop_library_noise, find_suite, plan
 
     drop_library_noise()
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     record = {
         "benchmark": "executor_overhead",
-        "command": "python " + " ".join(shlex.quote(a) for a in ["benchmarks/executor_overhead.py", *sys.argv[1:]]),
+        "command": benchmark_command(__file__, argv, data_dir=args.data_dir),
         "suite": suite.name,
         "cells": n,
         "goal_seconds_per_cell": GOAL_SECONDS_PER_CELL,

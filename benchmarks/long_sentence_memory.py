@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return child(args)
 
+    from bench.env import benchmark_command
+
     runs = []
     for variant in args.variants.split(","):
         cmd = [sys.executable, __file__, "--child", variant, *(argv if argv is not None else sys.argv[1:])]
@@ -131,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     by = {r["variant"]: r for r in runs}
     out = {
         "benchmark": "long_sentence_memory",
-        "command": "HF_HUB_OFFLINE=1 python benchmarks/long_sentence_memory.py --data-dir $NERBENCH_DATA_DIR "
-                   "--out results/benchmarks/long_sentence_memory.json",
+        "command": benchmark_command(__file__, argv, data_dir=args.data_dir),
         "setup": {"model": args.model, "train_sentences": args.train_sentences, "dev_sentences": args.dev_sentences,
                   "long_sentence_words": args.long_words, "epochs": args.epochs,
                   "data": "conll2003 eng.train / eng.testa (first N sentences)"},

@@ -43,6 +43,7 @@ def main() -> int:
     from transformers import pipeline
 
     from bench.data.conll import read_conll_file
+    from bench.env import benchmark_command
     from bench.predict import doc_from_text, load_predictor, predict_docs
 
     if args.threads:
@@ -88,9 +89,7 @@ def main() -> int:
                 diffs.append({"text": text, "nerbench": key(a, True), "pipeline": key(b, False)})
     n = len(texts)
     out = {
-        "command": "HF_HUB_OFFLINE=1 python benchmarks/predict_vs_pipeline.py --model "
-                   "models/conll2003/minilm-l6/seed13 --data-dir $NERBENCH_DATA_DIR "
-                   "--output results/benchmarks/predict_vs_pipeline.json",
+        "command": benchmark_command(__file__, data_dir=args.data_dir),
         "model": Path(args.model).name,
         "data": "conll2003 eng.testb" + (f" (first {n})" if args.sentences else ""),
         "sentences": n,

@@ -76,10 +76,10 @@ def test_conll_tokens_of_odd_characters_keep_their_word_and_get_one_tag(
 
 
 def test_only_ascii_blanks_end_a_conll_sentence() -> None:
-    lines = ["Anna NNP", "\u00a0", "\u3000 CD", " \t ", "Rome NNP", "\u200b", "-DOCSTART- -X- O", "Bo NNP"]
+    lines = ["Anna NNP", "\u00a0", "\u3000 CD", " \t ", "Rome NNP", "\u200b", "", "-DOCSTART- -X- O", "", "Bo NNP"]
     rep = read_input([x.encode() for x in lines], "conll")
     assert [d.words for d in rep.docs] == [["Anna", "\u00a0", "\u3000"], ["Rome", "\u200b"], ["Bo"]]
-    assert [d.line for d in rep.docs] == [1, 5, 8] and rep.skipped == []
+    assert [d.line for d in rep.docs] == [1, 5, 10] and rep.skipped == []
 
 
 def test_an_unreadable_token_line_leaves_its_whole_sentence_out(crf_dir: Path) -> None:

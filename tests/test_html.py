@@ -30,6 +30,8 @@ from bench.spec import LocalSource, TaskSpec
 from bench.versions import SCORER_VERSION, system_version
 
 EVIL = '<img src=x onerror="alert(1)">'
+EXTERNAL = "ext.sys"
+"""An external system: names follow bench.spec.NAME, so markup can only come in through models and task files."""
 SPEC = TaskSpec(
     name="toy", version="1", language="en", domain="tests", entity_types=("PER", "LOC", "ORG"), scheme="IOB2",
     licence="x", description=f'A toy task <script>alert("task")</script> & {EVIL}.', hub=None,
@@ -44,14 +46,14 @@ TRAIN = [Sentence(("a", "b"), ("B-PER", "I-PER"))]  # PER "a b" is seen; LOC "d"
 # test F1 (conlleval), seen F1:
 #   crf        2 x STRAY + 4 x gold: tp 16, fp 2, fn 2 -> 32/36 = 0.8889; seen tp 4, fn 2 -> 0.8
 #   minilm-l6  seed 1 all gold (1.0), seed 2 one MISS_LOC (34/35): mean 0.9857; seen 1.0
-#   EVIL       6 x MISS_LOC: tp 12, fn 6 -> 0.8; scored without the train split: no seen F1
+#   ext.sys    6 x MISS_LOC: tp 12, fn 6 -> 0.8; scored without the train split: no seen F1
 PREDS = {
     ("crf", 13): [list(STRAY)] * 2 + [list(GOLD)] * 4,
     ("minilm-l6", 1): [list(GOLD)] * 6,
     ("minilm-l6", 2): [list(MISS_LOC)] + [list(GOLD)] * 5,
-    (EVIL, 0): [list(MISS_LOC)] * 6,
+    (EXTERNAL, 0): [list(MISS_LOC)] * 6,
 }
-KINDS = {"crf": "crf", "minilm-l6": "transformer", EVIL: "external"}
+KINDS = {"crf": "crf", "minilm-l6": "transformer", EXTERNAL: "external"}
 
 
 def make_result(system: str, seed: int) -> dict[str, Any]:
@@ -170,7 +172,7 @@ def test_tables_are_in_the_html_and_numbers_link_to_their_result_files(tmp_path:
     tags = parse(html_path.read_text(encoding="utf-8"))
     leaderboard = next(t for t in tags.tables if "F1 (conlleval)" in t[0])
     assert leaderboard[0][:2] == ["system", "model"] and "seen F1" in leaderboard[0] and "unseen F1" in leaderboard[0]
-    assert [row[0] for row in leaderboard[1:]] == ["crf", EVIL, "minilm-l6"]  # report order, no JavaScript needed
+    assert [row[0] for row in leaderboard[1:]] == ["crf", EXTERNAL, "minilm-l6"]  # report order, no JavaScript needed
     col = leaderboard[0].index("seen F1")
     assert [row[col] for row in leaderboard[1:]] == ["0.8000", "–", "1.0000 ↑"]
     titles = [t[0] for t in tags.tables]
@@ -353,15 +355,15 @@ def test_page_in_a_real_browser(tmp_path: Path, browser: DevTools) -> None:
 
     # standards mode (the generated-by comment before <!DOCTYPE> does not switch to quirks)
     assert evaluate("document.compatMode") == "CSS1Compat"
-    assert evaluate(ROWS_JS) == ["crf", EVIL, "minilm-l6"]
+    assert evaluate(ROWS_JS) == ["crf", EXTERNAL, "minilm-l6"]
     click("F1 (conlleval)")  # numbers: highest first
-    assert evaluate(ROWS_JS) == ["minilm-l6", "crf", EVIL]
+    assert evaluate(ROWS_JS) == ["minilm-l6", "crf", EXTERNAL]
     click("F1 (conlleval)")  # again: lowest first
-    assert evaluate(ROWS_JS) == [EVIL, "crf", "minilm-l6"]
-    click("seen F1")  # EVIL has none ("–"): last either way
-    assert evaluate(ROWS_JS) == ["minilm-l6", "crf", EVIL]
+    assert evaluate(ROWS_JS) == [EXTERNAL, "crf", "minilm-l6"]
+    click("seen F1")  # ext.sys has none ("–"): last either way
+    assert evaluate(ROWS_JS) == ["minilm-l6", "crf", EXTERNAL]
     click("system")  # text: alphabetical
-    assert evaluate(ROWS_JS) == sorted([EVIL, "crf", "minilm-l6"], key=str.lower)
+    assert evaluate(ROWS_JS) == sorted([EXTERNAL, "crf", "minilm-l6"], key=str.lower)
 
     browser.drain(0.3)
     errors = [e["params"] for e in browser.events if e.get("method") == "Runtime.exceptionThrown"

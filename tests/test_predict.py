@@ -182,7 +182,8 @@ def test_decode_benchmark_end_to_end(untrained_dir: Path, tmp_path: Path, capsys
     assert bench_mod.main(argv) == 0
 
     report = json.loads(out.read_text())
-    assert report["command"].startswith("python benchmarks/decode_viterbi_vs_argmax.py --task ")
+    assert "python benchmarks/decode_viterbi_vs_argmax.py --task " in report["command"]  # after HF_HUB_OFFLINE=1
+    assert "--data-dir $NERBENCH_DATA_DIR" in report["command"] and str(tmp_path) not in report["command"]
     assert report["environment"]["packages"]["torch"] and report["environment"]["cpu"]
     (entry,) = report["tasks"]
     assert entry["task"] == "tinyner" and entry["model"]["sha256"] == sha256_file(untrained_dir / "model.safetensors")

@@ -11,7 +11,11 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from baselines.crf.features import get_feature_set
-from bench.errors import ConfigError, NerbenchError
+from bench.errors import ConfigError, NerbenchError, range_problem
+
+_MAX_C = 1000.0
+"""Upper bound of the L1 and L2 coefficients ``c1`` and ``c2`` (NaN and infinity are refused too)."""
+_MAX_ITERATIONS = 100_000
 
 
 class CrfError(NerbenchError):
@@ -49,6 +53,15 @@ class CrfConfig:
             raise ConfigError(f"max_iterations must be >= 1 (got {self.max_iterations})")
         if self.min_freq < 0:
             raise ConfigError(f"min_freq must be >= 0 (got {self.min_freq})")
+        for problem in (
+            range_problem("c1", self.c1, 0, _MAX_C),
+            range_problem("c2", self.c2, 0, _MAX_C),
+            range_problem("max_iterations", self.max_iterations, 1, _MAX_ITERATIONS),
+            range_problem("min_freq", self.min_freq, 0, 10**9),
+            range_problem("resource_folds", self.resource_folds, 1, 1000),  # >= 2 with lexicon/gazetteer: see resources
+        ):
+            if problem:
+                raise ConfigError(problem)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

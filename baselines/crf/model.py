@@ -142,17 +142,29 @@ class CrfModel:
 
         Atomically (:func:`bench.modeldir.atomic_model_dir`): the files go into a temporary sibling
         folder that then replaces ``directory``, so a kill while saving leaves the previous model
-        (or nothing), never a folder that looks complete.
+        (or nothing), never a folder that looks complete. A failed write (a full disk, no permission)
+        is a :class:`CrfError` naming the file, with the temporary folder removed.
         """
         from bench.modeldir import atomic_model_dir
 
         d = Path(directory)
-        with atomic_model_dir(d, marker=MODEL_JSON) as tmp:
-            (tmp / MODEL_FILE).write_bytes(self.model_bytes)
-            resources = json.dumps(self.resources.to_json(), ensure_ascii=False)
-            (tmp / RESOURCES_FILE).write_text(resources, encoding="utf-8")
-            meta = json.dumps(self.describe(), indent=2, sort_keys=True) + "\n"
-            (tmp / MODEL_JSON).write_text(meta, encoding="utf-8")
+        current = d  # the file being written, for the error
+        try:
+            with atomic_model_dir(d, marker=MODEL_JSON) as tmp:
+                resources = json.dumps(self.resources.to_json(), ensure_ascii=False)
+                meta = json.dumps(self.describe(), indent=2, sort_keys=True) + "\n"
+                current = d / MODEL_FILE
+                (tmp / MODEL_FILE).write_bytes(self.model_bytes)
+                current = d / RESOURCES_FILE
+                (tmp / RESOURCES_FILE).write_text(resources, encoding="utf-8")
+                current = d / MODEL_JSON
+                (tmp / MODEL_JSON).write_text(meta, encoding="utf-8")
+                current = d
+        except OSError as exc:
+            raise CrfError(
+                f"{current}: cannot save the CRF model: {exc.strerror or exc}; nothing was saved "
+                f"({d} is left as it was)"
+            ) from None
         return d
 
     @classmethod

@@ -459,11 +459,19 @@ def _types(types: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
+EMPTY_SPLIT_HINT = (
+    "the seeded split by PMID gave it none: the file has too few PMIDs for option 'fractions' "
+    "(default 0.8/0.1/0.1), or that split's fraction is 0"
+)
+"""Why an ADE split can come out empty: said in the error the loader raises for one."""
+
+
 @register_format(
     "ade",
     options=("seed", "fractions", "file", "types"),
     description="ADE corpus v2 DRUG-AE.rel: unique sentences, drug/effect spans, seeded split by PMID",
     spans=True,
+    empty_hint=EMPTY_SPLIT_HINT,
 )
 def read_ade(
     folder: Path, splits: Mapping[str, str], options: Mapping[str, Any], *, scheme: str = "spans", repair: bool = False

@@ -64,6 +64,46 @@ def _is_blank(line: str) -> bool:
     return not line.strip(" \t")
 
 
+class DocstartRule:
+    """Where a ``-DOCSTART-`` line may stand: between blank lines (or at the start or end of the file).
+
+    One rule for every CoNLL reader (the task reader here and ``nerbench predict``'s input,
+    :func:`bench.predict.read_input`): feed it each line in order as :meth:`blank`, :meth:`marker` or
+    :meth:`token` (any other non-blank line); a marker inside a sentence or a marker followed by a
+    non-blank line raises :class:`DataFormatError` naming ``path`` and the line.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self._marker: int | None = None  # the previous line was a -DOCSTART- line (its number)
+        self._token = False  # the previous line was a token line
+
+    def blank(self) -> None:
+        self._marker, self._token = None, False
+
+    def _after_marker(self, lineno: int) -> None:
+        if self._marker is not None:
+            raise DataFormatError(
+                self.path, self._marker,
+                f"{DOCSTART} line is followed by line {lineno} without a blank line between them "
+                "(a document marker stands between blank lines)",
+            )
+
+    def marker(self, lineno: int) -> None:
+        self._after_marker(lineno)
+        if self._token:
+            raise DataFormatError(
+                self.path, lineno,
+                f"{DOCSTART} inside a sentence: line {lineno - 1} is a token line with no blank line "
+                "between them (a document marker stands between blank lines)",
+            )
+        self._marker = lineno
+
+    def token(self, lineno: int) -> None:
+        self._after_marker(lineno)
+        self._token = True
+
+
 @dataclass
 class _Raw:
     line: int
@@ -84,7 +124,7 @@ def _parse(
     ncols: int | None = None
     doc_index = -1  # markers seen so far - 1: sentences before the first marker form the first document
     docs_seen = False
-    docstart_line: int | None = None  # the previous line was a -DOCSTART- line
+    markers = DocstartRule(path)
 
     for lineno, raw_line in enumerate(text.split("\n"), start=1):
         line = raw_line.removesuffix("\r")
@@ -92,26 +132,15 @@ def _parse(
             if cur is not None:
                 raws.append(cur)
                 cur = None
-            docstart_line = None
+            markers.blank()
             continue
         cols = split_columns(line, separator)
-        if docstart_line is not None:
-            raise DataFormatError(
-                path, docstart_line,
-                f"{DOCSTART} line is followed by line {lineno} without a blank line between them "
-                "(a document marker stands between blank lines)",
-            )
         if cols[0] == DOCSTART:
-            if cur is not None:
-                raise DataFormatError(
-                    path, lineno,
-                    f"{DOCSTART} inside a sentence: line {lineno - 1} is a token line with no blank line "
-                    "between them (a document marker stands between blank lines)",
-                )
+            markers.marker(lineno)
             doc_index += 1
             docs_seen = True
-            docstart_line = lineno
             continue
+        markers.token(lineno)
         if ncols is None:
             ncols = len(cols)
             needed = max(tag_column if tag_column >= 0 else -tag_column - 1, pos_column or 0) + 1

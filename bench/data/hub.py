@@ -137,6 +137,7 @@ def hub_offline_reason(timeout_s: float = 3.0) -> str | None:
 
 def load_hub(task: TaskSpec) -> Any:
     """Load ``task`` from its ``[hub]`` source into a :class:`bench.data.load.TaskData`."""
+    from bench.data.formats import check_splits_not_empty
     from bench.data.load import _finish, check_scheme, content_digest
 
     assert task.hub is not None
@@ -144,9 +145,11 @@ def load_hub(task: TaskSpec) -> Any:
     splits: dict[str, SplitData] = {}
     if src.format in HUB_FORMATS:
         check_scheme(task, f"hub {src.format}", HUB_FORMATS[src.format])
+    hint = ""  # why a split can come out empty, for the error if one does
     if src.format == "ade":
         from bench.data import ade
 
+        hint = ade.EMPTY_SPLIT_HINT
         ds = _fetch(src, str(src.options.get("hub_split", "train")))
         rows = [ade.row_from_hub(r, index=i, source_name=f"hub:{src.dataset}") for i, r in enumerate(ds)]
         splits = ade.build_ade_splits(rows, seed=int(src.options.get("seed", 13)), source_name=f"hub:{src.dataset}")
@@ -159,6 +162,7 @@ def load_hub(task: TaskSpec) -> Any:
             )
     else:
         raise ConfigError(f"{task.origin}: unknown hub format '{src.format}' (use token_classification or ade)")
+    check_splits_not_empty(splits, source=f"hub:{src.dataset}", hint=hint)
     fps = {name: content_digest(sd.sentences) for name, sd in splits.items()}
     provenance = {"kind": "hub", "dataset": src.dataset, "revision": src.revision, "config": src.config}
     return _finish(task, splits, f"hub:{src.dataset}@{src.revision}", fps, provenance)

@@ -156,8 +156,46 @@ def _relative(path: Path, root: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
+PATH_OPTIONS: dict[str, bool] = {"file": False, "doc_files": False, "text_file": True, "ann_file": True}
+"""``[local.options]`` keys of the built-in formats that name files (a string, or a table of them per
+split): relative to the task's folder (``False``) or to each split's folder or file (``True``)."""
+
+
+def _outside(task: TaskSpec, what: str, path: Path, root: Path) -> ConfigError | None:
+    real = path.resolve()
+    if real.is_relative_to(root.resolve()):
+        return None
+    return ConfigError(
+        f"{task.origin or task.name}: {what} leads outside the data folder {root} (to {real}); "
+        "move the data under it, or set allow_outside_data_dir = true in [local] to read it there"
+    )
+
+
+def check_local_paths(task: TaskSpec, folder: Path, root: Path) -> None:
+    """Every path of the task's ``[local]`` table (folder, split files, :data:`PATH_OPTIONS`) must
+    resolve, symlinks followed, inside ``root`` (the data dir, or the shipped data folder) unless the
+    task sets ``allow_outside_data_dir = true``; else a :class:`ConfigError` naming the file and key."""
+    local = task.local
+    assert local is not None
+    if local.allow_outside_data_dir:
+        return
+    paths = [("local.folder", local.folder, folder)]
+    paths += [(f"local.splits.{split}", rel, folder / rel) for split, rel in local.splits.items()]
+    for option, per_split in PATH_OPTIONS.items():
+        value = local.options.get(option)
+        entries = list(value.items()) if isinstance(value, dict) else [("", value)] if isinstance(value, str) else []
+        bases = [folder / rel for rel in local.splits.values()] if per_split else [folder]
+        for sub, v in entries:
+            key = f"local.options.{option}" + (f".{sub}" if sub else "")
+            paths += [(key, str(v), base / str(v)) for base in bases]
+    for key, value, path in paths:
+        if (err := _outside(task, f"{key} = {value!r}", path, root)) is not None:
+            raise err
+
+
 def _load_local(task: TaskSpec, folder: Path, root: Path) -> TaskData:
     assert task.local is not None
+    check_local_paths(task, folder, root)
     fmt = get_format(task.local.format)
     unknown = sorted(set(task.local.options) - fmt.options)
     if unknown:
@@ -168,7 +206,12 @@ def _load_local(task: TaskSpec, folder: Path, root: Path) -> TaskData:
     check_scheme(task, fmt.name, fmt.schemes)
     splits = fmt.read(folder, task.local.splits, task.local.options, scheme=task.scheme, repair=task.repair)
     opts = json.dumps({"format": fmt.name, "options": task.local.options}, sort_keys=True)
-    shas = {p: sha256_file(p) for sd in splits.values() for p in _expand(sd.files)}
+    files_read = [p for sd in splits.values() for p in _expand(sd.files)]
+    if not task.local.allow_outside_data_dir:  # any file a reader opened, options of other formats included
+        for p in files_read:
+            if (err := _outside(task, f"file {p} (read by the {fmt.name} reader)", p, root)) is not None:
+                raise err
+    shas = {p: sha256_file(p) for p in files_read}
     # Files + reader options + the sentences themselves: splits cut from one file (ADE) differ too.
     split_fps = {
         name: hashlib.sha256((opts + _files_digest(sd.files, shas) + content_digest(sd.sentences)).encode()).hexdigest()

@@ -11,12 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import ConfigError
+from bench.errors import ConfigError, range_problem
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DECODES = ("viterbi", "argmax")
 CONTEXTS = ("sentence", "document")
+MAX_EPOCHS = 1000
+MAX_BATCH = 65536
+"""Upper bound of ``batch_size``, ``eval_batch_size``, ``grad_accumulation`` and ``mega_batch_factor``."""
+MAX_WINDOW = 65536
+"""Upper bound of ``max_length`` and ``context_length`` (sub-tokens per window)."""
+MAX_THREADS = 1024
 LEGACY_DECODE = "argmax"
 """How a model folder saved before ``decode`` existed is decoded: the way it was evaluated."""
 
@@ -96,25 +102,31 @@ class FinetuneConfig:
             problems.append(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "grad_accumulation", "mega_batch_factor"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_batch_tokens < 0:
-            problems.append(f"max_batch_tokens must be >= 0 (0 = no limit), got {self.max_batch_tokens}")
-        if self.learning_rate <= 0:
-            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
-        if not 0 <= self.warmup_ratio < 1:
-            problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.max_length < 8:
-            problems.append(f"max_length must be >= 8, got {self.max_length}")
+        ranges = [
+            range_problem("learning_rate", self.learning_rate, 0, 1, low_open=True),
+            range_problem("weight_decay", self.weight_decay, 0.0, 1.0),
+            range_problem("warmup_ratio", self.warmup_ratio, 0, 1, high_open=True),
+            range_problem("adam_epsilon", self.adam_epsilon, 0, 1, low_open=True),
+            range_problem("max_grad_norm", self.max_grad_norm, 0, note=" (0: no clipping)"),
+            range_problem("epochs", self.epochs, 1, MAX_EPOCHS),
+            range_problem("batch_size", self.batch_size, 1, MAX_BATCH),
+            range_problem("eval_batch_size", self.eval_batch_size, 1, MAX_BATCH),
+            range_problem("grad_accumulation", self.grad_accumulation, 1, MAX_BATCH),
+            range_problem("mega_batch_factor", self.mega_batch_factor, 1, MAX_BATCH),
+            range_problem("max_length", self.max_length, 8, MAX_WINDOW),
+            range_problem("context_length", self.context_length, 8, MAX_WINDOW),
+            range_problem("max_batch_tokens", self.max_batch_tokens, 0, 2**40, note=" (0: no limit)"),
+        ]
+        if self.torch_threads is not None:
+            ranges.append(range_problem("torch_threads", self.torch_threads, 0, MAX_THREADS,
+                                        note=" (0 or unset: torch's default)"))
+        problems.extend(p for p in ranges if p)
         if not 0 <= self.stride < self.max_length // 2:
             problems.append(f"stride must be in [0, max_length/2), got {self.stride}")
         if self.max_train_sentences is not None and self.max_train_sentences < 1:
             problems.append(f"max_train_sentences must be >= 1, got {self.max_train_sentences}")
         if self.context not in CONTEXTS:
             problems.append(f"context must be one of {', '.join(CONTEXTS)}, got {self.context!r}")
-        if self.context_length < 8:
-            problems.append(f"context_length must be >= 8, got {self.context_length}")
         if self.decode not in DECODES:
             problems.append(f"decode must be one of {', '.join(DECODES)}, got {self.decode!r}")
         if problems:

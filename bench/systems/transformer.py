@@ -38,11 +38,17 @@ class TransformerKind(SystemKind):
         return FinetuneConfig.from_params(params, seed=seed).to_dict()
 
     def preflight(self, model: str | None) -> None:
-        """The model's weights must be found (a hub id offline fails here, before any cell runs)."""
+        """The model's weights must be found (a hub id offline fails here, before any cell runs), and a
+        local folder's weights must be whole: the check ``nerbench predict`` makes
+        (:func:`bench.finetune.check_weights`; a truncated ``model.safetensors`` fails here, not in every cell)."""
+        from bench.finetune import check_weights
         from bench.models import load_config, resolve_model
 
         assert model is not None
-        load_config(resolve_model(model))
+        spec = resolve_model(model)
+        load_config(spec)
+        if spec.is_local:
+            check_weights(Path(spec.source))
 
     def preload(self, model: str | None) -> None:
         """torch, transformers' auto classes and the model type's modelling module (``from_pretrained``
