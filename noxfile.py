@@ -37,6 +37,17 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def lint(session: nox.Session) -> None:
+    """ruff, then the architecture: import-linter's layer contracts ([tool.importlinter] in pyproject.toml),
+    no import circles and the module/function size limits (tests/test_architecture.py). Needs no torch."""
+    session.install("ruff", "import-linter>=2.1", "grimp>=3.5", "pytest>=8")
+    session.run("ruff", "check", "bench", "baselines", "tests", "noxfile.py", *session.posargs)
+    env = {"PYTHONPATH": str(Path.cwd())}  # the packages are read from the checkout, not installed
+    session.run("lint-imports", "--no-cache", env=env)
+    session.run("pytest", "-q", "tests/test_architecture.py", env=env)
+
+
+@nox.session(default=False)
 def benchmark(session: nox.Session) -> None:
     """Run a suite (default: the embedded default suite), then regenerate the report."""
     install(session)
@@ -75,12 +86,6 @@ def microbench(session: nox.Session) -> None:
     files = sorted(str(p) for p in Path("tests").glob("bench_*.py"))
     session.run("pytest", *files, "-p", "no:doctest", "--override-ini=addopts=", *BENCHMARK_FLAGS,
                 *session.posargs, env=offline_env())
-
-
-@nox.session(default=False)
-def lint(session: nox.Session) -> None:
-    session.install("ruff")
-    session.run("ruff", "check", "bench", "baselines", "tests", "noxfile.py", *session.posargs)
 
 
 @nox.session(default=False)

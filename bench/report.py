@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import statistics
 from collections import defaultdict
@@ -37,7 +38,7 @@ from urllib.parse import quote
 
 from bench.analysis import ERROR_KINDS, LENGTHS, mean_over_seeds
 from bench.compare import dig
-from bench.errors import ConfigError
+from bench.errors import ConfigError, NerbenchError
 from bench.metrics import (
     BOOTSTRAP_SEED,
     N_RESAMPLES,
@@ -1088,8 +1089,17 @@ def _plot_paths(out_dir: Path, task: str, kind: str) -> list[Path]:
 
 
 def _save(fig: Any, paths: list[Path]) -> list[Path]:
-    fig.savefig(paths[0], dpi=120, metadata={"Software": None})
-    fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
+    """Write a figure as PNG and SVG, each to a temporary file renamed into place: a full disk or an
+    unwritable file is one :class:`NerbenchError` naming the file, and leaves no partial figure."""
+    for path, kwargs in zip(paths, ({"dpi": 120, "metadata": {"Software": None}},
+                                    {"metadata": {"Date": None, "Creator": None}}), strict=True):
+        tmp = path.with_name(f".{path.name}.partial")
+        try:
+            fig.savefig(tmp, format=path.suffix.lstrip("."), **kwargs)
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise NerbenchError(f"{path}: cannot write the figure: {exc.strerror or exc}") from None
     return paths
 
 

@@ -264,3 +264,26 @@ def test_a_wrongly_typed_result_is_named_and_skipped(
     assert f"warning: skipped {path}: " in err and len(err.strip().splitlines()) == 1, err
     md = (tmp_path / "README.md").read_text()
     assert "| crf |" in md and "minilm-l6" not in md
+
+
+def test_a_full_disk_while_writing_a_plot_is_one_error_and_leaves_no_partial_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from bench import report
+    from bench.errors import NerbenchError
+
+    pytest.importorskip("matplotlib")
+    plt = report._pyplot()
+    fig = plt.figure()
+    real = fig.savefig
+
+    def full(path: Any, **kwargs: Any) -> None:
+        real(path, **kwargs)  # something is written, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fig, "savefig", full)
+    paths = [tmp_path / "t-f1.png", tmp_path / "t-f1.svg"]
+    with pytest.raises(NerbenchError, match=r"t-f1\.png: cannot write the figure: No space left on device"):
+        report._save(fig, paths)
+    assert list(tmp_path.iterdir()) == []
