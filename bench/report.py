@@ -779,6 +779,39 @@ def summary_table(grouped: dict[str, dict[str, list[Group]]]) -> Table:
     return _table([("task", False), ("best system", False), ("CRF", True), ("best other system", True)], out)
 
 
+ACROSS_TASKS = " ".join((
+    "Against the CRF on every task (test split): each system's seed-averaged Δ F1 (conlleval) with its paired",
+    "bootstrap 95% CI and two-sided p, as in each task's significance table; *p (Holm, this table)* adjusts",
+    "over every row of this table, the family shown here, while the per-task tables adjust over their own rows.",
+))
+
+
+def across_tasks_rows(grouped: dict[str, dict[str, list[Group]]]) -> list[dict[str, Any]]:
+    """Every task's test-split paired comparisons with the CRF (:func:`significance_rows`), each with
+    ``task``, its per-task Holm p (``p_holm_task``) and ``p_holm`` adjusted over all rows of all tasks."""
+    rows: list[dict[str, Any]] = []
+    for task, splits in grouped.items():
+        task_rows, _ = significance_rows(splits.get("test", []))
+        rows += [{**r, "task": task, "p_holm_task": r["p_holm"]} for r in task_rows]
+    for row, p in zip(rows, holm([r["p"] for r in rows]), strict=True):
+        row["p_holm"] = p
+    return rows
+
+
+def across_tasks_table(grouped: dict[str, dict[str, list[Group]]]) -> Table | None:
+    rows = across_tasks_rows(grouped)
+    if not rows:
+        return None
+    cells = [[Cell(r["task"], task=r["task"]), Cell(r["system"]), Cell(r["vs"]),
+              Cell(f"{r['delta']:+.3f}", r["delta"]),
+              Cell(f"[{r['delta_ci_low']:+.3f}, {r['delta_ci_high']:+.3f}]", r["delta_ci_low"]),
+              Cell(f"{r['unit']} ({r['units']})"), Cell(_p(r["p"]), r["p"]), Cell(_p(r["p_holm"]), r["p_holm"]),
+              Cell(_p(r["p_holm_task"]), r["p_holm_task"])] for r in rows]
+    return _table([("task", False), ("system", False), ("vs", False), ("mean Δ F1", True), ("95% CI of Δ", True),
+                   ("unit", False), ("p", True), ("p (Holm, this table)", True), ("p (Holm, task table)", True)],
+                  cells)
+
+
 COLUMNS = " ".join((
     "F1 (conlleval) = entity-level micro F1 as conlleval.pl and seqeval's default mode compute it (a stray I-X",
     "opens an entity), the main score and the one published CoNLL, WNUT and BC5CDR numbers use; mean ± sample",
@@ -820,6 +853,9 @@ def render(results: Sequence[dict[str, Any]], *, catalog: Any | None = None, plo
     if not grouped:
         return "\n".join(lines + ["No results yet: run `nerbench run`.", ""])
     lines += [MAIN_SCORE, ""] + summary_table(grouped).markdown() + [""]
+    across = across_tasks_table(grouped)
+    if across is not None:
+        lines += [ACROSS_TASKS, ""] + across.markdown() + [""]
     for task, splits in grouped.items():
         lines += markdown(task_blocks(task, splits, task_spec=_spec(catalog, task)), plots=plots)
     return "\n".join(lines + footer(results))

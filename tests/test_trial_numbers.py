@@ -164,3 +164,24 @@ def test_every_committed_result_comes_from_a_clean_checkout() -> None:
         if git.get("dirty") is not False or not git.get("sha"):
             dirty.append(str(path.relative_to(REPO)))
     assert not dirty, f"{len(dirty)} committed result(s) from a checkout with uncommitted code: {dirty[:5]}"
+
+
+def test_the_across_tasks_table_adjusts_over_its_own_family() -> None:
+    import copy
+
+    from bench.metrics import holm
+
+    results = []
+    for task in ("a", "b"):
+        for r in (_result(13, deterministic=True, kind="crf"), _result(14, deterministic=False),
+                  _result(15, deterministic=False)):
+            r = copy.deepcopy(r)
+            r["task"]["name"] = task
+            results.append(r)
+    grouped = report.group_results(results)
+    rows = report.across_tasks_rows(grouped)
+    assert [(r["task"], r["system"], r["vs"]) for r in rows] == [("a", "transformer", "crf"), ("b", "transformer", "crf")]
+    assert [r["p_holm_task"] for r in rows] == [r["p"] for r in rows]  # one comparison per task table
+    assert [r["p_holm"] for r in rows] == holm([r["p"] for r in rows])
+    md = "\n".join(report.across_tasks_table(grouped).markdown())
+    assert "p (Holm, this table)" in md and "p (Holm, task table)" in md
