@@ -88,7 +88,10 @@ def test_real_files_are_valid_under_their_declared_schemes(data_dir: Path) -> No
 def test_documents_of_each_task(data_dir: Path) -> None:
     docs = load("conll2003_docs", data_dir)
     assert [len({s.doc_id for s in docs.sentences(k)}) for k in ("train", "dev", "test")] == [946, 216, 231]
-    assert all(s.doc_id is None for sd in load("conll2003", data_dir).splits.values() for s in sd.sentences)
+    plain = load("conll2003", data_dir)  # the IOB2 files, with the documents of the original ones
+    for k in ("train", "dev", "test"):
+        assert [s.doc_id for s in plain.sentences(k)] == [s.doc_id for s in docs.sentences(k)]
+        assert [s.tokens for s in plain.sentences(k)] == [s.tokens for s in docs.sentences(k)]
     ade = load("ade_drug_effect", data_dir)
     assert all(s.doc_id and s.doc_id.isdigit() for sd in ade.splits.values() for s in sd.sentences)
 
