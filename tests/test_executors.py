@@ -360,7 +360,9 @@ def test_killed_ray_worker_is_retried_and_finishes_once(ray_local: Any, slow_set
     # the killed worker's cell process saw its stdin close, stopped without finishing the cell (its CRF
     # swallows the interrupt, the runner's stop checks do not) and removed its worker-local staging folder
     wait_for(lambda: not orphan.is_running() or orphan.status() == "zombie", timeout=60, what="the orphan to stop")
-    assert set(staging.glob("nerbench-cell-*")) == before
+    # (its cleaner removes the folder once the orphan has ended: see bench.executors.child.remove_when_gone)
+    wait_for(lambda: not set(staging.glob("nerbench-cell-*")) - before, timeout=30,
+             what="the killed worker's staging folder to be removed")
 
 
 def test_ray_cell_asking_for_more_than_the_machine_has_fails_at_once(ray_local: Any, setup_tiny: dict[str, Path],
@@ -384,3 +386,21 @@ def test_ray_driver_writes_returned_files_atomically_and_refuses_odd_names(tmp_p
     with pytest.raises(ResultError, match="missing key"):
         write_result_files(tmp_path, {"t/s/seed1-test.json": json.dumps({"schema_version": 2}).encode()})
     assert not list(tmp_path.rglob("*"))
+
+
+def test_staging_folder_is_removed_after_its_process_ends_however_it_ends(tmp_path: Path) -> None:
+    """A cell process whose parent is gone removes its staging folder through a cleaner that waits for
+    its end: files its main thread writes after the cleanup started, and an ``os._exit`` in the middle,
+    still leave nothing behind."""
+    folder = tmp_path / "nerbench-cell-x"
+    folder.mkdir()
+    script = ("import os, sys, time\n"
+              "from bench.executors.child import remove_when_gone\n"
+              f"remove_when_gone({str(folder)!r})\n"
+              f"os.makedirs({str(folder / 'raw' / 'late')!r}, exist_ok=True)\n"
+              f"open({str(folder / 'raw' / 'late' / 'result.json')!r}, 'w').write('{{}}')\n"
+              "time.sleep(0.3)\n"
+              "os._exit(137)\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert proc.returncode == 137
+    wait_for(lambda: not folder.exists(), timeout=30, what="the cleaner to remove the folder")

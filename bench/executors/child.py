@@ -78,12 +78,45 @@ def _read_exact(fd: int, n: int) -> bytes:
     return bytes(buf)
 
 
+_CLEANER = """
+import os, shutil, sys
+fd = int(sys.argv[1])
+while os.read(fd, 4096):
+    pass
+shutil.rmtree(sys.argv[2], ignore_errors=True)
+"""
+
+
+def remove_when_gone(folder: str) -> None:
+    """Remove ``folder`` once this process has ended, from a small detached process.
+
+    Removing it from here is not enough: the main thread may still write into it (a CRF swallows the
+    interrupt and finishes its work) while this process removes it, and :func:`os._exit` may cut a
+    removal short. The cleaner holds the read end of a pipe whose write end only this process has
+    (not inherited by anything it starts); the end of this process, however it ends, closes it."""
+    import subprocess
+
+    read_fd, write_fd = os.pipe()
+    try:
+        subprocess.Popen([sys.executable, "-I", "-S", "-c", _CLEANER, str(read_fd), folder], pass_fds=(read_fd,),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    except OSError as exc:
+        print(f"could not start the cleaner of {folder}: {exc}", file=sys.stderr, flush=True)
+        os.close(write_fd)
+    finally:
+        os.close(read_fd)
+    # write_fd stays open, unused, until this process ends
+
+
 def _watch_parent(fd: int, grace_s: float, gone: threading.Event, staging_dir: str | None) -> None:
     while os.read(fd, 1 << 16):
         pass
     from bench.runner import STOP
 
     gone.set()
+    if staging_dir:
+        remove_when_gone(staging_dir)
     print("the parent process is gone: stopping this cell", file=sys.stderr, flush=True)
     STOP.set()  # sticky, in case the interrupt is swallowed (see bench.runner.STOP)
     _thread.interrupt_main(signal.SIGINT)
