@@ -42,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-hub", action="store_true", help="never fall back to the Hugging Face Hub")
     p.set_defaults(func=cmd_tasks)
 
-    from bench import cli_run, cli_score
+    from bench import cli_results, cli_run, cli_score
 
     cli_run.add_commands(sub, _common)
+    cli_results.add_commands(sub, _common)
     cli_score.add_commands(sub, _common)
     return parser
 

@@ -1,4 +1,4 @@
-"""Sub-commands that run and read benchmarks: run, report, compare, predict."""
+"""The ``run`` sub-command: plan a suite, load its data, run its cells, show progress and what it produced."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
     p.add_argument("--task", action="append", default=[], help="only this task (repeatable)")
     p.add_argument("--system", action="append", default=[], help="only this system (repeatable)")
     p.add_argument("--seeds", help="comma-separated seeds instead of the suite's, e.g. 1,2,3")
+    p.add_argument("--train-size", metavar="SIZES",
+                   help="learning-curve points instead of the suite's train_sizes: comma-separated numbers of "
+                        "training sentences and 'all', e.g. 100,500,all")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where transformers train")
     p.add_argument("--dry-run", action="store_true", help="print the cells and whether each is finished; run nothing")
     p.add_argument("--force", action="store_true", help="re-run finished cells")
@@ -42,10 +45,6 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
                    help="run a failed cell (error, crash, kill) again up to N times")
     p.set_defaults(func=cmd_run)
 
-    add_compare(sub)
-    add_report(sub)
-    add_predict(sub)
-    add_rescore(sub, common)
 
 
 def _log_to_file(path: Path) -> None:
@@ -222,30 +221,20 @@ def load_cell_tasks(cells: list[Any], args: argparse.Namespace) -> tuple[dict[st
 
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
 
     from bench.catalog import load_catalog
     from bench.errors import ConfigError
     from bench.executors import make_executor
-    from bench.runner import (
-        RunConfig,
-        drop_library_noise,
-        find_suite,
-        is_finished,
-        parse_shard,
-        plan,
-        run_cells,
-        run_info,
-        shard_cells,
-        suite_file,
-    )
+    from bench.plan import check_train_sizes, find_suite, parse_shard, parse_train_sizes, plan, shard_cells, suite_file
+    from bench.runner import RunConfig, drop_library_noise, run_cells, run_info
 
     console = Console(stderr=True)
     suite = find_suite(args.suite)
     seeds = parse_seeds(args.seeds) if args.seeds else None
     suite = suite_for_task_files(suite, args.task_file, selected=args.task, console=console)
-    cells = plan(suite, tasks=args.task or None, systems=args.system or None, seeds=seeds, device=args.device)
+    sizes = parse_train_sizes(args.train_size) if args.train_size else None
+    cells = plan(suite, tasks=args.task or None, systems=args.system or None, seeds=seeds, device=args.device,
+                 sizes=sizes)
     k, n = parse_shard(args.shard)
     cells = shard_cells(cells, k, n)
     log_file = args.log_file or Path("runs") / f"{suite.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
@@ -272,31 +261,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print(f"{task}: no data {where} — see README#data; its cells are skipped", soft_wrap=True)
     if missing and args.require_data:
         raise ConfigError(f"--require-data: no data for {', '.join(missing)}; nothing was run")
+    check_train_sizes(cells, loaded)
     if args.dry_run:
-        from bench.estimate import format_duration
-        from bench.runner import estimate_cell
-
-        table = Table(title=f"suite {suite.name} · shard {k}/{n} · {len(cells)} cells")
-        for col in ("task", "system", "seed", "config", "status", "estimate"):
-            table.add_column(col)
-        total, estimated, to_run = 0.0, 0, 0
-        for c in cells:
-            guess = "–"
-            if c.task in loaded:
-                finished = is_finished(c, loaded[c.task], config, suite.eval_splits)
-                status = "finished" if finished else "to run"
-                found = None if finished else estimate_cell(c, loaded[c.task], config, splits=suite.eval_splits)
-                to_run += not finished
-                if found is not None:
-                    guess, total, estimated = format_duration(found["seconds"]), total + found["seconds"], estimated + 1
-            else:
-                status = "no data" if c.task in missing else f"error: {broken[c.task][:60]}"
-            table.add_row(c.task, c.system, str(c.seed), c.config_hash(), status, guess)
-        Console().print(table)
-        if estimated:
-            console.print(f"estimated {format_duration(total)} for the {estimated} of {to_run} cell(s) to run that "
-                          "say how long they take (transformers on a CPU; see bench/estimate.py)", highlight=False)
-        return 0
+        return dry_run(cells, suite, config, loaded=loaded, missing=missing, broken=broken, shard=f"{k}/{n}")
     cells = [c for c in cells if c.task not in missing]
 
     preflight_systems(cells)
@@ -315,13 +282,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         if lock is not None:
             lock.close()
 
+    show_outcome(console, outcome, config.results_dir, splits=suite.eval_splits)
+    return 1 if outcome.failed else 0
+
+
+def show_outcome(console: Any, outcome: Any, results_dir: Path, *, splits: tuple[str, ...]) -> None:
+    """What a run did: counts, the table of what it produced, notes, and each failure with its log's tail."""
+    from rich.markup import escape
+
     console.print(
         f"done {len(outcome.done)}, already finished {len(outcome.skipped)}, failed {len(outcome.failed)}; "
-        f"{len(outcome.written)} result file(s) written under {config.results_dir}"
+        f"{len(outcome.written)} result file(s) written under {results_dir}"
     )
     if outcome.written:
-        console.print(produced_table(outcome.written, splits=suite.eval_splits))
-        console.print(f"report: {report_hint(args.results_dir)}", soft_wrap=True, highlight=False)
+        console.print(produced_table(outcome.written, splits=splits))
+        console.print(f"report: {report_hint(results_dir)}", soft_wrap=True, highlight=False)
     for note in outcome.notes:
         console.print(note, soft_wrap=True, highlight=False)
     for label, why in outcome.failed:
@@ -332,7 +307,41 @@ def cmd_run(args: argparse.Namespace) -> int:
                           highlight=False, markup=False)
         if label in outcome.logs:
             console.print(f"    log: {outcome.logs[label]}", style="dim", soft_wrap=True, highlight=False)
-    return 1 if outcome.failed else 0
+
+
+def dry_run(cells: list[Any], suite: Any, config: Any, *, loaded: dict[str, Any], missing: dict[str, str],
+            broken: dict[str, str], shard: str) -> int:
+    """``run --dry-run``: the plan as a table (finished or to run, with each cell's duration estimate)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.estimate import format_duration
+    from bench.runner import estimate_cell, is_finished
+
+    console = Console(stderr=True)
+    table = Table(title=f"suite {suite.name} · shard {shard} · {len(cells)} cells")
+    sized = any(c.train_size is not None for c in cells)
+    for col in ("task", "system", *(("train size",) if sized else ()), "seed", "config", "status", "estimate"):
+        table.add_column(col)
+    total, estimated, to_run = 0.0, 0, 0
+    for c in cells:
+        guess = "–"
+        if c.task in loaded:
+            finished = is_finished(c, loaded[c.task], config, suite.eval_splits)
+            status = "finished" if finished else "to run"
+            found = None if finished else estimate_cell(c, loaded[c.task], config, splits=suite.eval_splits)
+            to_run += not finished
+            if found is not None:
+                guess, total, estimated = format_duration(found["seconds"]), total + found["seconds"], estimated + 1
+        else:
+            status = "no data" if c.task in missing else f"error: {broken[c.task][:60]}"
+        size = (("all" if c.train_size is None else str(c.train_size)),) if sized else ()
+        table.add_row(c.task, c.system, *size, str(c.seed), c.config_hash(), status, guess)
+    Console().print(table)
+    if estimated:
+        console.print(f"estimated {format_duration(total)} for the {estimated} of {to_run} cell(s) to run that "
+                      "say how long they take (transformers on a CPU; see bench/estimate.py)", highlight=False)
+    return 0
 
 
 class LiveDisplay:
@@ -470,7 +479,7 @@ def produced_table(written: list[Path], *, splits: tuple[str, ...]) -> Any:
     from rich import box
     from rich.table import Table
 
-    from bench.results import ResultError, read_result
+    from bench.results import ResultError, read_result, train_size_of
 
     shown = "test" if "test" in splits else splits[-1]
     cells: dict[tuple[str, str, int], dict[str, Any]] = {}
@@ -479,7 +488,9 @@ def produced_table(written: list[Path], *, splits: tuple[str, ...]) -> Any:
             r = read_result(path)
         except ResultError:
             continue
-        row = cells.setdefault((r["task"]["name"], r["system"]["name"], r["seed"]), {})
+        size = train_size_of(r)
+        system = r["system"]["name"] + ("" if size is None else f" (n={size})")
+        row = cells.setdefault((r["task"]["name"], system, r["seed"]), {})
         if r["split"] == shown:
             row["main"] = r["metrics"]["main"]
         row["train"] = (r.get("cost") or {}).get("train_wall_seconds")
@@ -508,202 +519,3 @@ def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "–"
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
-def add_compare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="compare current results with reference results; non-zero exit on regression")
-    p.add_argument("--reference", type=Path, default=Path("results/reference"), help="reference result folder")
-    p.add_argument("--current", type=Path, default=Path("results/raw"), help="current result folder")
-    p.add_argument("--require-match", action="store_true",
-                   help="fail (exit 3) when no reference result has a comparable current result")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    p.set_defaults(func=cmd_compare)
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.compare import compare, has_regression, load_dir, render
-    from bench.errors import ConfigError
-
-    for d in (args.reference, args.current):
-        if not d.is_dir():
-            raise ConfigError(f"{d}: result folder not found")
-    from bench.systems import SYSTEM_KINDS
-
-    deterministic = {name for name in SYSTEM_KINDS if SYSTEM_KINDS.get(name).deterministic}
-    findings = compare(load_dir(args.reference, on_error=_warn_bad_result),
-                       load_dir(args.current, on_error=_warn_bad_result), deterministic_kinds=deterministic)
-    print(render(findings), end="")
-    if has_regression(findings):
-        return 1
-    if args.require_match and not any(f.status in ("ok", "improvement") for f in findings):
-        print("no comparable results: the reference and current runs differ in data, task version or config")
-        return 3
-    return 0
-
-
-def add_report(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="regenerate the Markdown report and plots from result JSON")
-    p.add_argument("--results-dir", type=Path, action="append", default=[],
-                   help="result folder(s) to read (repeatable; default results/raw); shards are merged")
-    p.add_argument("--output", type=Path,
-                   help="Markdown file to write (default: README.md beside the first results dir, e.g. results/README.md)")
-    p.add_argument("--plots-dir", type=Path, help="where PNG/SVG plots go (default: plots/ beside the Markdown file)")
-    p.add_argument("--no-plots", action="store_true", help="tables only")
-    p.add_argument("--json", action="store_true", help="print the leaderboard rows as JSON instead of writing files")
-    p.add_argument("--force", action="store_true",
-                   help="overwrite an output file that was not generated by nerbench report from the same folders")
-    p.add_argument("--task-file", action="append", default=[], type=Path, metavar="PATH",
-                   help="extra task TOML files (for their descriptions and reference numbers)")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    p.set_defaults(func=cmd_report)
-
-
-REPORT_MARK = "<!-- generated by `nerbench report` from {inputs}; edit the results, not this file -->"
-
-
-def _warn_bad_result(exc: Exception) -> None:
-    import sys
-
-    print(f"warning: skipped {exc}", file=sys.stderr)
-
-
-def check_report_target(output: Path, inputs: str, *, force: bool) -> None:
-    """Refuse to overwrite a file that ``nerbench report`` did not generate from these same inputs."""
-    from bench.errors import ConfigError
-
-    if force or not output.exists():
-        return
-    try:
-        first = output.read_text(encoding="utf-8").splitlines()[:1]
-    except (OSError, UnicodeDecodeError):
-        first = []
-    if first != [REPORT_MARK.format(inputs=inputs)]:
-        raise ConfigError(
-            f"{output} exists and was not generated by `nerbench report` from {inputs}; nothing was written "
-            "(choose another --output, or --force to replace it)"
-        )
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    import json
-    import os
-
-    from bench import report
-    from bench.catalog import load_catalog
-    from bench.errors import ConfigError
-    from bench.results import atomic_write_text, iter_results
-
-    unique: dict[Path, Path] = {}
-    for d in args.results_dir or [Path("results/raw")]:
-        if not d.is_dir():
-            raise ConfigError(f"{d}: result folder not found; nothing was written")
-        unique.setdefault(d.resolve(), d)  # one folder named twice (or by a symlink) is read once
-    dirs = list(unique.values())
-    files: dict[Path, tuple[Path, dict[str, Any]]] = {}
-    for d in dirs:
-        for p, r in iter_results(d, on_error=_warn_bad_result):
-            files.setdefault(p.resolve(), (p, r))  # nested folders: each file once
-    pairs = list(files.values())
-    report.check_one_file_per_cell(pairs)
-    results = [r for _, r in pairs]
-    if not results:
-        raise ConfigError(f"no result files under {', '.join(map(str, dirs))}; nothing was written")
-    if args.json:
-        print(json.dumps(report.json_rows(results), indent=2, sort_keys=True))
-        return 0
-    output = args.output or dirs[0].parent / "README.md"
-    plots_dir = args.plots_dir or output.parent / "plots"
-    inputs = ", ".join(os.path.relpath(d, output.parent) for d in dirs)
-    html_output = output.parent / "index.html"
-    check_report_target(output, inputs, force=args.force)
-    check_report_target(html_output, inputs, force=args.force)  # both checked before either is written
-    preflight_writable({"report folder": output.parent, **({} if args.no_plots else {"plots dir": plots_dir})})
-    plots_rel = None
-    if not args.no_plots:
-        written = report.plot(results, plots_dir)
-        plots_rel = os.path.relpath(plots_dir, output.parent)
-        log.info("wrote %d plot file(s) under %s", len(written), plots_dir)
-    catalog = load_catalog(args.task_file)
-    text = report.render(results, catalog=catalog, plots=plots_rel)
-    links = {id(r): Path(os.path.relpath(p, html_output.parent)).as_posix() for p, r in pairs}
-    page = report.render_html(results, catalog=catalog, result_links=links, plots=not args.no_plots)
-    atomic_write_text(output, REPORT_MARK.format(inputs=inputs) + "\n" + text)
-    atomic_write_text(html_output, REPORT_MARK.format(inputs=inputs) + "\n" + page)
-    print(f"wrote {output} and {html_output} from {len(results)} result file(s)")
-    return 0
-
-
-def add_predict(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="tag text with a trained model (transformer or CRF) and print entity spans")
-    p.add_argument("--model", required=True, type=Path, help="model folder, e.g. models/conll2003/crf/seed13")
-    p.add_argument("--input", default="-", help="input file, or - for standard input (default)")
-    p.add_argument("--format", default="text", choices=["text", "jsonl", "conll"],
-                   help="input: text (one document per line), jsonl (a 'text' field), conll (word per line)")
-    p.add_argument("--pos-column", type=int, help="CoNLL input: column with POS tags (CRFs trained with POS)")
-    p.add_argument("--word-tokenizer", help="text/jsonl input: how to cut it into words (simple, conll); "
-                   "default: the one the model's training task names, recorded in the model folder")
-    p.add_argument("--output", default="-", help="output file, or - for standard output")
-    p.add_argument("--output-format", choices=["jsonl", "conll"], help="default: conll for conll input, else jsonl")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--decode", choices=["viterbi", "argmax"],
-                   help="transformers: how word labels are decoded (default: as the model was trained and selected)")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    p.set_defaults(func=cmd_predict)
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    import sys
-
-    from bench.errors import ConfigError
-    from bench.predict import format_output, load_predictor, predict_docs, read_input
-    from bench.results import atomic_write_text
-
-    predictor = load_predictor(args.model, device=args.device, batch_size=args.batch_size, decode=args.decode)
-    if args.input == "-":
-        lines = sys.stdin.buffer.read().splitlines()
-    else:
-        path = Path(args.input)
-        if not path.is_file():
-            raise ConfigError(f"{path}: input file not found")
-        lines = path.read_bytes().splitlines()
-    report = read_input(lines, args.format, pos_column=args.pos_column, source=args.input,
-                        word_tokenizer=args.word_tokenizer or predictor.word_tokenizer)
-    for line, why in report.skipped:
-        print(f"{args.input}:{line}: skipped: {why}", file=sys.stderr)
-    tags, ents, seconds = predict_docs(predictor, report.docs)
-    out_fmt = args.output_format or ("conll" if args.format == "conll" else "jsonl")
-    text = "".join(format_output(report.docs, tags, ents, out_fmt))
-    if args.output == "-":
-        sys.stdout.write(text)
-    else:
-        atomic_write_text(Path(args.output), text)
-    n = len(report.docs)
-    print(
-        f"{n} document(s), {sum(len(e) for e in ents)} entities, {len(report.skipped)} line(s) skipped; "
-        f"{n / seconds if seconds > 0 else 0:.1f} documents/s ({predictor.kind})",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def add_rescore(sub: argparse._SubParsersAction, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    p = sub.add_parser("rescore", help="recompute every metric of saved results from their saved predictions (no training)")
-    common(p)
-    p.add_argument("--results-dir", type=Path, default=Path("results/raw"), help="result folder to rescore in place")
-    p.add_argument("--no-hub", action="store_true", help="never fall back to the Hugging Face Hub")
-    p.set_defaults(func=cmd_rescore)
-
-
-def cmd_rescore(args: argparse.Namespace) -> int:
-    from bench.errors import ConfigError
-    from bench.rescore import rescore_dir
-
-    if not args.results_dir.is_dir():
-        raise ConfigError(f"{args.results_dir}: result folder not found")
-    outcome = rescore_dir(args.results_dir, data_dir=args.data_dir, allow_hub=not args.no_hub,
-                          task_files=tuple(args.task_file))
-    for path, why in outcome.failed:
-        print(f"{path}: not rescored: {why}")
-    print(f"rescored {len(outcome.rescored)} result file(s) under {args.results_dir}; {len(outcome.failed)} failed")
-    return 1 if outcome.failed else 0

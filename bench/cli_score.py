@@ -104,7 +104,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     from bench import env as envmod
     from bench.catalog import resolve_task
     from bench.data.load import load_task_data
-    from bench.runner import external_cell_key, run_info, score_and_write
+    from bench.plan import external_cell_key
+    from bench.runner import run_info, score_and_write
     from bench.systems import get_kind
 
     started = datetime.now(UTC).isoformat(timespec="seconds")

@@ -53,9 +53,11 @@ def dig(obj: Any, dotted: str) -> Any:
 
 
 def group_key(r: dict[str, Any]) -> GroupKey:
-    """The cell key minus seed, plus the split (versions missing from old results read as ``"None"``)."""
+    """The cell key minus seed, plus the split (versions missing from old results read as ``"None"``); a
+    learning-curve point's system reads ``"<system> n<size>"``, so each size is a group of its own."""
     k = r["cell_key"]
-    return (k["task"], str(k["task_version"]), k["data_fingerprint"], k["system"], k["system_config_hash"],
+    system = k["system"] if k.get("train_size") is None else f"{k['system']} n{k['train_size']}"  # a curve's point
+    return (k["task"], str(k["task_version"]), k["data_fingerprint"], system, k["system_config_hash"],
             str(k.get("scorer_version")), str(k.get("system_version")), r["split"])
 
 

@@ -70,7 +70,7 @@ def rescore_result(path: Path, result: dict[str, Any], data: Any, *, n_resamples
     ci = ((result.get("metrics") or {}).get("main") or {}).get("ci") or {}
     resamples = n_resamples or ci.get("resamples") or N_RESAMPLES
     metrics, unit_counts = score_split(data.task, sentences, pred, n_resamples=resamples,
-                                       pred_spans=spans, train=train_sentences(data))
+                                       pred_spans=spans, train=_trained_on(path, result, data, train_sentences(data)))
     out = dict(result)
     out.pop("sentence_counts", None)
     previous = key.get("scorer_version")
@@ -79,6 +79,24 @@ def rescore_result(path: Path, result: dict[str, Any], data: Any, *, n_resamples
     out["cell_key"] = {**key, "scorer_version": SCORER_VERSION}
     out["rescored"] = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "from_scorer_version": previous}
     return out
+
+
+def _trained_on(path: Path, result: dict[str, Any], data: Any, train: list[Any] | None) -> list[Any] | None:
+    """What the system was trained on, for seen/unseen: the train split, or a learning-curve point's
+    subset drawn again (and checked against the one the result records)."""
+    subset = result.get("train_subset")
+    if not subset or train is None:
+        return train
+    from bench.data.subsets import SUBSET_VERSION, draw_train_subset
+
+    if subset.get("version") != SUBSET_VERSION:
+        raise ResultError(f"{path}: its training subset was drawn by subset rule {subset.get('version')!r}, this "
+                          f"nerbench draws with rule {SUBSET_VERSION}; run the cell again")
+    drawn = draw_train_subset(train, subset["size"], result["seed"], task=data.task.name)
+    if drawn.sha256 != subset["sha256"]:
+        raise ResultError(f"{path}: the training subset drawn again (sha256 {drawn.sha256[:12]}) is not the one the "
+                          f"result records ({str(subset['sha256'])[:12]})")
+    return drawn.sentences
 
 
 def read_for_rescore(path: Path) -> dict[str, Any]:

@@ -65,12 +65,26 @@ def run_id(seed: int, split: str) -> str:
     return f"seed{seed}-{split}"
 
 
-def result_path(results_dir: Path, task: str, system: str, seed: int, split: str) -> Path:
-    return Path(results_dir) / task / system / f"{run_id(seed, split)}.json"
+def _cell_dir(results_dir: Path, task: str, system: str, train_size: int | None) -> Path:
+    """``<task>/<system>``, and ``n<size>`` below it for a learning-curve point."""
+    folder = Path(results_dir) / task / system
+    return folder if train_size is None else folder / f"n{int(train_size)}"
 
 
-def predictions_path(results_dir: Path, task: str, system: str, seed: int, split: str) -> Path:
-    return Path(results_dir) / task / system / f"{run_id(seed, split)}{PREDICTIONS_SUFFIX}"
+def result_path(results_dir: Path, task: str, system: str, seed: int, split: str, *,
+                train_size: int | None = None) -> Path:
+    return _cell_dir(results_dir, task, system, train_size) / f"{run_id(seed, split)}.json"
+
+
+def predictions_path(results_dir: Path, task: str, system: str, seed: int, split: str, *,
+                     train_size: int | None = None) -> Path:
+    return _cell_dir(results_dir, task, system, train_size) / f"{run_id(seed, split)}{PREDICTIONS_SUFFIX}"
+
+
+def train_size_of(result: dict[str, Any]) -> int | None:
+    """The training size of a learning-curve point's result; ``None`` for the whole train split."""
+    subset = result.get("train_subset")
+    return subset["size"] if isinstance(subset, dict) else None
 
 
 def jsonable(obj: Any) -> Any:
@@ -124,7 +138,8 @@ def write_result(results_dir: Path, result: dict[str, Any]) -> Path:
     """Validate and atomically write one result; returns its path."""
     result = jsonable({**result, "schema_version": SCHEMA_VERSION})  # checked as it will be read back
     validate(result, where="<new result>")
-    path = result_path(results_dir, result["task"]["name"], result["system"]["name"], result["seed"], result["split"])
+    path = result_path(results_dir, result["task"]["name"], result["system"]["name"], result["seed"], result["split"],
+                       train_size=train_size_of(result))
     atomic_write_text(path, dumps(result))
     return path
 
@@ -303,6 +318,8 @@ def check_fields(result: dict[str, Any], *, where: str) -> None:
             for etype, block in c.table(path, per_type).items():
                 c.name(f"{path}: entity type", etype)
                 c.number(f"{path}.{etype}.f1", c.table(f"{path}.{etype}", block).get("f1"))
+    if "train_subset" in result:
+        _check_subset(c, result)
     if result.get("unit_counts") is not None:
         uc = c.table("unit_counts", result["unit_counts"])
         if not isinstance(uc.get("unit"), str) or not isinstance(uc.get("ids"), list):
@@ -356,3 +373,17 @@ def iter_results(
             on_error(exc)
             continue
         yield path, result
+
+
+def _check_subset(c: _Check, result: dict[str, Any]) -> None:
+    """A learning-curve point's ``train_subset`` block (:meth:`bench.data.subsets.TrainSubset.describe`):
+    its size is a positive integer (it names the result's folder) and the one in the cell key."""
+    block = c.table("train_subset", result["train_subset"])
+    for key in ("size", "sentences", "tokens", "entities"):
+        if not _is_int(block.get(key)) or block[key] < (1 if key in ("size", "sentences") else 0):
+            c.fail(f"train_subset.{key}", "a positive integer" if key in ("size", "sentences") else "an integer >= 0",
+                   block.get(key))
+    if not isinstance(block.get("sha256"), str) or not isinstance(block.get("unit"), str):
+        raise ResultError(f"{c.where}: train_subset needs a string 'sha256' and 'unit'")
+    if result["cell_key"].get("train_size") != block["size"]:
+        c.fail("cell_key.train_size", f"the train_subset size {block['size']}", result["cell_key"].get("train_size"))

@@ -26,10 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.catalog import shipped_dir
 from bench.data.load import TaskData, load_task_data
+from bench.data.subsets import TrainSubset, draw_train_subset
 from bench.data.types import Sentence
-from bench.errors import ConfigError, NerbenchError
+from bench.errors import NerbenchError
+from bench.plan import RUNNER_PARAMS, Cell, cell_key, is_deterministic
 from bench.results import (
     ResultError,
     predictions_path,
@@ -38,16 +39,9 @@ from bench.results import (
     write_predictions,
     write_result,
 )
-from bench.spec import SuiteSpec, SystemSpec, TaskSpec, load_suite_file
-from bench.versions import SCORER_VERSION, system_version
+from bench.spec import SuiteSpec, TaskSpec
 
 log = logging.getLogger(__name__)
-
-# Parameters the runner applies itself (data limits); everything else goes to the system.
-RUNNER_PARAMS = ("max_train_sentences", "max_eval_sentences")
-# Parameters that do not change what a system learns, so they stay out of the config hash.
-NON_SEMANTIC_PARAMS = ("device", "torch_threads", "eval_batch_size", "progress")
-
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -63,146 +57,6 @@ class RunConfig:
     run_info: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     """What started the run (command line, suite file hash, shard, nerbench version): the ``run`` block
     of every result it writes."""
-
-
-@dataclass(frozen=True)
-class Cell:
-    task: str
-    system: str
-    seed: int
-    spec: SystemSpec
-    params: dict[str, Any] = field(hash=False, compare=False, default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return f"{self.task} × {self.system} × seed {self.seed}"
-
-    def config_hash(self) -> str:
-        """Hash of everything that defines what the system learns: kind, model and the *resolved*
-        configuration (defaults included, so a changed default is a different config)."""
-        from bench.systems import resolved_config
-
-        semantic = {k: v for k, v in sorted(self.params.items()) if k not in NON_SEMANTIC_PARAMS}
-        resolved = resolved_config(self.spec, semantic, seed=self.seed)
-        resolved = {k: v for k, v in resolved.items() if k not in NON_SEMANTIC_PARAMS + ("seed",)}
-        if resolved.get("context", "sentence") == "sentence":
-            # options added after results existed, inert at these values: they keep the old key
-            resolved.pop("context", None)
-            resolved.pop("context_length", None)
-        blob = json.dumps({"kind": self.spec.kind, "model": self.spec.model, "params": semantic,
-                           "resolved": resolved}, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def suite_file(name_or_path: str) -> Path | None:
-    """The TOML file a suite name or path refers to (``None`` when there is none)."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml":
-        return path if path.is_file() else None
-    candidate = shipped_dir("suites") / f"{name_or_path}.toml"
-    return candidate if candidate.is_file() else None
-
-
-def find_suite(name_or_path: str) -> SuiteSpec:
-    path = Path(name_or_path)
-    if path.suffix == ".toml":
-        if not path.is_file():
-            raise ConfigError(f"{path}: suite file not found")
-        return load_suite_file(path)
-    folder = shipped_dir("suites")
-    candidate = folder / f"{name_or_path}.toml"
-    if candidate.is_file():
-        return load_suite_file(candidate)
-    from bench.registry import Registry
-
-    reg: Registry[Path] = Registry("suite")
-    for f in sorted(folder.glob("*.toml")):
-        reg.register(f.stem, f)
-    reg.get(name_or_path)  # raises with did-you-mean
-    raise AssertionError("unreachable")
-
-
-def plan(
-    suite: SuiteSpec,
-    *,
-    tasks: list[str] | None = None,
-    systems: list[str] | None = None,
-    seeds: list[int] | None = None,
-    device: str | None = None,
-) -> list[Cell]:
-    """Cells of the suite in a fixed order (task, system, seed), filtered by the CLI selections."""
-    for name, known, what in ((tasks, suite.tasks, "task"), (systems, suite.systems, "system")):
-        for n in name or ():
-            if n not in known:
-                raise ConfigError(f"suite '{suite.name}' has no {what} '{n}' (has: {', '.join(known)})")
-    cells = []
-    for t in suite.tasks:
-        if tasks and t not in tasks:
-            continue
-        for s in suite.systems:
-            if (systems and s not in systems) or not suite.crosses(t, s):
-                continue
-            params = suite.params_for(t, s)
-            if device and device != "auto":
-                params["device"] = device
-            for seed in _seeds_of(suite.system[s].kind, seeds or suite.seeds):
-                cells.append(Cell(t, s, int(seed), suite.system[s], params))
-    return cells
-
-
-def _is_deterministic(kind: str) -> bool:
-    from bench.systems import SYSTEM_KINDS
-
-    return kind in SYSTEM_KINDS and bool(SYSTEM_KINDS.get(kind).deterministic)
-
-
-def _seeds_of(kind: str, seeds: Sequence[int]) -> list[int]:
-    """The seeds a kind runs: all of them, or only the first for a deterministic kind (the CRF, lookup),
-    whose seeds would all give the same model; its results are marked deterministic instead."""
-    return list(seeds[:1]) if _is_deterministic(kind) else list(seeds)
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"2/4"`` -> ``(2, 4)``; shards are 1-based."""
-    try:
-        k, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise ConfigError(f"--shard must look like K/N (e.g. 1/2), got {text!r}") from None
-    if not 1 <= k <= n:
-        raise ConfigError(f"--shard {text}: K must be between 1 and N")
-    return k, n
-
-
-def shard_cells(cells: list[Cell], k: int, n: int) -> list[Cell]:
-    """Deterministic round-robin split of the matrix: shard k of n gets cells k-1, k-1+n, ..."""
-    return [c for i, c in enumerate(cells) if i % n == k - 1]
-
-
-def cell_key(cell: Cell, data: TaskData) -> dict[str, Any]:
-    return {
-        "task": data.task.name,
-        "task_version": data.task.version,
-        "data_fingerprint": data.fingerprint,
-        "system": cell.system,
-        "system_config_hash": cell.config_hash(),
-        "seed": cell.seed,
-        "scorer_version": SCORER_VERSION,
-        "system_version": system_version(cell.spec.kind),
-    }
-
-
-def external_cell_key(data: TaskData, *, system: str, predictions_sha256: str) -> dict[str, Any]:
-    """The cell key of scored external predictions: their "configuration" is the predictions file."""
-    return {
-        "task": data.task.name,
-        "task_version": data.task.version,
-        "data_fingerprint": data.fingerprint,
-        "system": system,
-        "system_config_hash": predictions_sha256[:16],
-        "seed": 0,
-        "scorer_version": SCORER_VERSION,
-        "system_version": system_version("external"),
-    }
 
 
 def file_sha256(path: Path) -> str:
@@ -251,7 +105,7 @@ def portable_arg(arg: str, data_dir: str | Path | None) -> str:
 def is_finished(cell: Cell, data: TaskData, config: RunConfig, splits: tuple[str, ...]) -> bool:
     key = cell_key(cell, data)
     for split in splits:
-        path = result_path(config.results_dir, cell.task, cell.system, cell.seed, split)
+        path = result_path(config.results_dir, cell.task, cell.system, cell.seed, split, train_size=cell.train_size)
         if not path.is_file():
             return False
         try:
@@ -289,13 +143,20 @@ MeasureFn = Callable[[], dict[str, Any]]
 """Returns the ``cost.process`` block of the process the cell runs in (see :func:`bench.gpu.process_cost`)."""
 
 
-def _cell_inputs(cell: Cell, data: TaskData) -> tuple[dict[str, Any], dict[str, int], list[Sentence], list[Sentence]]:
-    """The system's params without the runner's limits, the limits, and the (limited) train and dev sentences."""
+def _cell_inputs(
+    cell: Cell, data: TaskData
+) -> tuple[dict[str, Any], dict[str, int], list[Sentence], list[Sentence], TrainSubset | None]:
+    """The system's params without the runner's limits, the limits, the train sentences (limited, or the
+    cell's subset of a learning curve), the (limited) dev sentences, and the subset (or ``None``)."""
     params = dict(cell.params)
     limits = {k: params.pop(k) for k in RUNNER_PARAMS if k in params}
     train = _limit(data.sentences("train"), limits.get("max_train_sentences"))
+    subset = None
+    if cell.train_size is not None:
+        subset = draw_train_subset(train, cell.train_size, cell.seed, task=cell.task)
+        train = subset.sentences
     dev = _limit(data.splits["dev"].sentences, limits.get("max_eval_sentences")) if "dev" in data.splits else []
-    return params, limits, train, dev
+    return params, limits, train, dev, subset
 
 
 def estimate_cell(cell: Cell, data: TaskData, config: RunConfig, *, splits: Sequence[str],
@@ -305,7 +166,7 @@ def estimate_cell(cell: Cell, data: TaskData, config: RunConfig, *, splits: Sequ
     and skipped. ``nerbench run`` makes it before each cell starts; ``--dry-run`` for every cell to run."""
     from bench.systems import get_kind
 
-    params, limits, train, dev = _cell_inputs(cell, data)
+    params, limits, train, dev, _ = _cell_inputs(cell, data)
     predicted = [_limit(data.sentences(s), limits.get("max_eval_sentences")) for s in splits if s in data.splits]
     try:
         found = get_kind(cell.spec.kind).estimate(params, model=cell.spec.model, train=train, dev=dev,
@@ -335,8 +196,8 @@ def run_cell(
 
     started = datetime.now(UTC).isoformat(timespec="seconds")
     git = envmod.git_state()  # the code that trains is the code checked out now
-    params, limits, train, dev = _cell_inputs(cell, data)
-    model_rel = Path(cell.task) / cell.system / f"seed{cell.seed}"
+    params, limits, train, dev, subset = _cell_inputs(cell, data)
+    model_rel = cell.model_rel
     model_dir = Path(config.models_dir) / model_rel
     from bench.modeldir import check_model_dir_replaceable
 
@@ -359,7 +220,7 @@ def run_cell(
         training["model_dir"] = str(model_rel)
     system = {
         "name": cell.system, "kind": cell.spec.kind, "model": cell.spec.model, "params": cell.params,
-        "config_hash": cell.config_hash(), "deterministic": _is_deterministic(cell.spec.kind), **trained.describe(),
+        "config_hash": cell.config_hash(), "deterministic": is_deterministic(cell.spec.kind), **trained.describe(),
         "model_dir": str(model_rel), "model_dir_note": "relative to the run's --models-dir (default models/)",
     }
     predicted = []
@@ -396,6 +257,7 @@ def run_cell(
             scores=scores, training=training, cost=cost, prediction=prediction, started=started, git=git,
             run=config.run_info, n_resamples=config.bootstrap_resamples,
             extra_data={"train_sentences": len(train), "limits": limits},
+            train_subset=subset.describe() if subset else None, seen_train=train if subset else None,
         ))
     return written
 
@@ -444,16 +306,21 @@ def score_and_write(
     run: dict[str, Any] | None = None,
     n_resamples: int = 1000,
     extra_data: dict[str, Any] | None = None,
+    train_subset: dict[str, Any] | None = None,
+    seen_train: list[Sentence] | None = None,
 ) -> Path:
     """Score one split's predictions and write its result plus saved predictions; every system (trained
-    here or external) goes through this, so all results have one shape."""
+    here or external) goes through this, so all results have one shape. A learning-curve point gives
+    its ``train_subset`` block, and the subset as ``seen_train`` (seen/unseen is relative to what the
+    system was trained on)."""
     from bench import env as envmod
     from bench.scoring import score_split, train_sentences
 
-    metrics, unit_counts = score_split(data.task, sentences, pred, n_resamples=n_resamples,
-                                       pred_spans=pred_spans, train=train_sentences(data))
+    metrics, unit_counts = score_split(data.task, sentences, pred, n_resamples=n_resamples, pred_spans=pred_spans,
+                                       train=seen_train if seen_train is not None else train_sentences(data))
     rows = prediction_rows(sentences, pred, scores=scores, pred_spans=pred_spans)
-    ppath = predictions_path(results_dir, data.task.name, system["name"], seed, split)
+    size = train_subset["size"] if train_subset else None
+    ppath = predictions_path(results_dir, data.task.name, system["name"], seed, split, train_size=size)
     pref = write_predictions(ppath, rows)
     n_tokens = sum(len(s.tokens) for s in sentences)
     result = {
@@ -474,6 +341,8 @@ def score_and_write(
         "timestamps": {"started": started, "finished": datetime.now(UTC).isoformat(timespec="seconds")},
         "data_warnings": data.warnings,
     }
+    if train_subset is not None:
+        result["train_subset"] = train_subset
     return write_result(results_dir, result)
 
 

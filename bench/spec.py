@@ -260,6 +260,9 @@ class SuiteSpec:
     override: tuple[Override, ...] = ()
     task_systems: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Restrict a task to some of the systems (the others are not crossed with it)."""
+    train_sizes: tuple[int | str, ...] = ()
+    """Learning curves: numbers of training sentences (and ``"all"``), each a cell of its own with a
+    nested, seeded subset of the train split (see :mod:`bench.data.subsets`); empty means ``["all"]``."""
     origin: str = ""
 
     def __post_init__(self) -> None:
@@ -284,6 +287,7 @@ class SuiteSpec:
                 raise ValueError(f"override names unknown system {o.system!r}")
         if not self.seeds or any(not 0 <= s < 2**32 for s in self.seeds) or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct integers from 0 to 4294967295 (got {list(self.seeds)})")
+        train_sizes(self.train_sizes, where="train_sizes")
 
     def crosses(self, task: str, system: str) -> bool:
         return system in self.task_systems.get(task, self.systems)
@@ -295,6 +299,28 @@ class SuiteSpec:
             if o.task in ("*", task) and o.system in ("*", system):
                 params.update(o.params)
         return params
+
+
+MAX_TRAIN_SIZE = 10**8
+
+
+def train_sizes(values: Any, *, where: str) -> list[int | None]:
+    """A ``train_sizes`` list as sizes, ``None`` standing for ``"all"``; raises ValueError naming what is wrong.
+
+    >>> train_sizes([100, "all", 1000], where="x")
+    [100, None, 1000]
+    """
+    out: list[int | None] = []
+    for v in values:
+        if v == "all":
+            out.append(None)
+        elif isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_TRAIN_SIZE:
+            out.append(v)
+        else:
+            raise ValueError(f"{where}: {v!r} is not a number of training sentences (1 to {MAX_TRAIN_SIZE}) or \"all\"")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{where}: a size is repeated in {list(values)}")
+    return out
 
 
 def load_suite_file(path: Path) -> SuiteSpec:

@@ -20,7 +20,7 @@ MAX_FUNCTION_LINES = 80
 
 STILL_OVER: dict[str, int] = {
     "baselines/spacy_ner.py": 699, "baselines/spacy_ner.py:train_spacy": 148,
-    "bench/cli_run.py": 709, "bench/cli_run.py:cmd_run": 113,
+    "bench/cli_run.py": 521,
     "bench/data/ade.py": 493, "bench/data/ade.py:build_ade_splits": 120,
     "bench/data/brat.py": 617, "bench/data/brat.py:read_brat_folder": 120,
     "bench/data/pubtator.py:align_documents": 122,
@@ -28,7 +28,7 @@ STILL_OVER: dict[str, int] = {
     "bench/external.py:read_jsonl_predictions": 96,
     "bench/finetune/train.py:_finetune": 273,
     "bench/metrics.py": 802, "bench/models.py": 745, "bench/predict.py:read_input": 98,
-    "bench/report.py": 1182, "bench/runner.py": 603,
+    "bench/report.py": 1182, "bench/runner.py": 472,
 }
 """Modules and functions over the limits that are still to be split, with their size when listed: the list
 may only shrink (a listed one that fits now, or grew, fails the test too)."""

@@ -22,7 +22,7 @@ from urllib.parse import unquote
 import pytest
 
 from bench import report
-from bench.cli_run import REPORT_MARK
+from bench.cli_results import REPORT_MARK
 from bench.data.types import Sentence
 from bench.results import write_result
 from bench.scoring import score_split

@@ -19,7 +19,8 @@ import pytest
 
 from bench.data.load import TaskData, check_labels, content_digest
 from bench.data.types import Sentence, SplitData
-from bench.runner import Cell, RunConfig, run_cell
+from bench.plan import Cell
+from bench.runner import RunConfig, run_cell
 from bench.spec import LocalSource, SystemSpec, TaskSpec
 
 TYPES = ("PER", "LOC", "MISC")

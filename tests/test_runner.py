@@ -17,8 +17,8 @@ import pytest
 from baselines.crf import CrfModel
 from bench.__main__ import main
 from bench.data.load import load_task_data
+from bench.plan import find_suite, parse_shard, plan, shard_cells
 from bench.results import iter_results, read_predictions
-from bench.runner import find_suite, parse_shard, plan, shard_cells
 from bench.spec import load_suite_file, load_task_file
 from bench.versions import SCORER_VERSION, is_stale, system_version
 

@@ -12,7 +12,7 @@ from bench.data.conll import read_conll
 from bench.data.types import Sentence
 from bench.errors import DataFormatError
 from bench.metrics import BOOTSTRAP_SEED, N_RESAMPLES
-from bench.runner import plan
+from bench.plan import plan
 from bench.scoring import score_split
 from bench.spec import LocalSource, SuiteSpec, SystemSpec, TaskSpec
 

@@ -168,7 +168,8 @@ def main(argv: list[str]) -> int:
     from bench.errors import NerbenchError
     from bench.executors.local import STOP_GRACE_S
     from bench.gpu import process_cost
-    from bench.runner import cell_key, drop_library_noise, run_cell
+    from bench.plan import cell_key
+    from bench.runner import drop_library_noise, run_cell
 
     events = Events(int(argv[0]))
     os.set_inheritable(events.fd, False)

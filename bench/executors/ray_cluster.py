@@ -44,7 +44,7 @@ def cell_resources(cell: Any) -> dict[str, Any]:
     else (a transformer on CPUs: one per ``torch_threads`` it declares, so cells never oversubscribe a
     node's cores).
 
-    >>> from bench.runner import Cell
+    >>> from bench.plan import Cell
     >>> from bench.spec import SystemSpec
     >>> cell_resources(Cell("t", "bert", 1, SystemSpec("transformer", "bert-base-cased"), {"device": "cuda"}))
     {'num_cpus': 1, 'num_gpus': 1}
