@@ -28,7 +28,7 @@ STILL_OVER: dict[str, int] = {
     "bench/external.py:read_jsonl_predictions": 96,
     "bench/finetune/train.py:_finetune": 273,
     "bench/metrics.py": 802, "bench/models.py": 745, "bench/predict.py:read_input": 98,
-    "bench/report.py": 1182, "bench/runner.py": 472,
+    "bench/runner.py": 472,
 }
 """Modules and functions over the limits that are still to be split, with their size when listed: the list
 may only shrink (a listed one that fits now, or grew, fails the test too)."""

@@ -1,0 +1,74 @@
+"""Results -> Markdown tables, an HTML page, JSON rows and plots. Reads result JSON only, never re-runs a system.
+
+Results are grouped by **cell key minus seed**: (task, system, split, task version, data
+fingerprint, system config hash, scorer version, system version). Seeds are averaged within a group
+only, never across different data, configurations or code versions; when one (task, system, split)
+has several groups, each is its own row, labelled by what differs and noted as *mixed*.
+
+Per task and split: a leaderboard led by the main score, **F1 (conlleval)** (seqeval default mode,
+entity-level micro F1) as mean ± std over seeds, its 95% CI (percentile bootstrap of the
+seed-averaged score over evaluation units, recomputed here from every seed's stored
+``unit_counts``), the CI unit, strict IOB2 F1, nervaluate partial F1, the official span F1 where the
+task has one, invalid predicted tags, the number of seeds and a stale marker. On the test split
+also per-type F1, a cost table and the significance of every non-CRF system against the CRF on the
+same data (seed-averaged paired bootstrap, two-sided, Holm-corrected per table), and the error
+analysis each result carries (``metrics.analysis``, :mod:`bench.analysis`): F1 on seen and unseen
+mentions (also leaderboard columns), nervaluate error types per entity type, F1 by entity length
+and type confusion, averaged over seeds. Rows are in a fixed order (CRF first, then systems by name)
+so the Markdown diffs cleanly. Numbers are rounded here, for display only.
+
+Every table is built once (:class:`Table`) and rendered twice: as Markdown (:func:`render`) and
+as a self-contained HTML page (:func:`render_html`, template ``bench/templates/report.html.j2``)
+whose numbers link to the result files they come from.
+
+The package, by concern: :mod:`bench.report.groups` (results -> groups, seed counts, CIs),
+:mod:`bench.report.rows` (leaderboard and significance rows, also ``--json``), :mod:`bench.report.blocks`
+(the block model and its Markdown), :mod:`bench.report.tables` and :mod:`bench.report.error_analysis` (the
+tables), :mod:`bench.report.sections` (a task's blocks, the Markdown report), :mod:`bench.report.html`
+(the HTML page) and :mod:`bench.report.figures` (the plots). Everything is importable from here.
+"""
+
+from __future__ import annotations
+
+from bench.metrics import BOOTSTRAP_SEED, N_RESAMPLES
+from bench.report.blocks import Block, Cell, Heading, Notes, Para, Plots, Table, markdown, md_text
+from bench.report.error_analysis import ERROR_LABELS, analysis_blocks
+from bench.report.figures import ERROR_COLOURS, PLOT_KINDS, figure, plot
+from bench.report.figures import _pyplot as _pyplot
+from bench.report.figures import _save as _save
+from bench.report.groups import (
+    CONFIDENCE,
+    KEY_FIELDS,
+    MAIN_METRIC,
+    PATHS,
+    Group,
+    SeedCounts,
+    check_one_file_per_cell,
+    first,
+    group_key,
+    group_results,
+    seed_counts,
+)
+from bench.report.html import render_html
+from bench.report.rows import across_tasks_rows, json_rows, leaderboard_rows, significance_rows
+from bench.report.sections import ACROSS_TASKS, COLUMNS, MAIN_SCORE, footer, render, render_task, task_blocks
+from bench.report.tables import _seeds_text as _seeds_text
+from bench.report.tables import (
+    across_tasks_table,
+    cost_table,
+    leaderboard_notes,
+    leaderboard_table,
+    per_type_table,
+    significance_blocks,
+    summary_table,
+)
+
+__all__ = [
+    "ACROSS_TASKS", "BOOTSTRAP_SEED", "COLUMNS", "CONFIDENCE", "ERROR_COLOURS", "ERROR_LABELS", "KEY_FIELDS",
+    "MAIN_METRIC", "MAIN_SCORE", "N_RESAMPLES", "PATHS", "PLOT_KINDS",
+    "Block", "Cell", "Group", "Heading", "Notes", "Para", "Plots", "SeedCounts", "Table",
+    "across_tasks_rows", "across_tasks_table", "analysis_blocks", "check_one_file_per_cell", "cost_table", "figure",
+    "first", "footer", "group_key", "group_results", "json_rows", "leaderboard_notes", "leaderboard_rows",
+    "leaderboard_table", "markdown", "md_text", "per_type_table", "plot", "render", "render_html", "render_task",
+    "seed_counts", "significance_blocks", "significance_rows", "summary_table", "task_blocks",
+]
