@@ -13,6 +13,7 @@ from typing import Any
 from bench.analysis import ERROR_KINDS
 from bench.errors import ConfigError, NerbenchError
 from bench.report.blocks import _pct, _row_label
+from bench.report.curves import CURVE_PLOT, Line, curve_lines, whole_split
 from bench.report.error_analysis import ERROR_LABELS
 from bench.report.groups import Group, first, group_results
 from bench.report.rows import leaderboard_rows
@@ -143,15 +144,63 @@ _FIGURES: dict[str, Callable[[Any, str, list[Group]], Any | None]] = {
 """How each of :data:`PLOT_KINDS` is drawn."""
 
 
+def learning_curve_figure(task: str, lines: Sequence[Line]) -> Any | None:
+    """F1 (conlleval) with its 95% CI band against training sentences (log scale), one line per system, and
+    beside it the training time against the same axis; ``None`` without a point."""
+    import matplotlib.ticker
+
+    plt = _pyplot()
+    fig, (ax, cost) = plt.subplots(1, 2, figsize=(9, 3.8), layout="constrained")
+    drawn = False
+    for ln in lines:
+        pts = [(p.x, p.group.mean("f1"), p.group.ci(), p.group.mean("train_seconds")) for p in ln.points]
+        pts = [t for t in pts if t[1] is not None and t[0] > 0]
+        if not pts:
+            continue
+        drawn = True
+        xs = [t[0] for t in pts]
+        (line,) = ax.plot(xs, [t[1] for t in pts], marker="s" if ln.kind == "crf" else "o", label=ln.system)
+        band = [(x, t[2]["low"], t[2]["high"]) for x, t in zip(xs, pts, strict=True) if t[2]["low"] is not None]
+        if band:
+            ax.fill_between([b[0] for b in band], [b[1] for b in band], [b[2] for b in band], color=line.get_color(),
+                            alpha=0.18, linewidth=0)
+        timed = [(x, t[3]) for x, t in zip(xs, pts, strict=True) if t[3]]
+        cost.plot([t[0] for t in timed], [t[1] for t in timed], marker=line.get_marker(), color=line.get_color())
+    if not drawn:
+        plt.close(fig)
+        return None
+    for a in (ax, cost):
+        a.set_xscale("log")
+        a.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        a.set_xlabel("training sentences (log scale)")
+        a.grid(alpha=0.3)
+    cost.set_yscale("log")
+    ax.set_ylabel("test F1, conlleval (95% CI band)")
+    cost.set_ylabel("training wall time (s, log scale)")
+    ax.set_title(f"{task}: learning curve")
+    cost.set_title("training time")
+    fig.legend(fontsize=8, loc="outside lower center", ncol=min(len(lines), 4), frameon=False)
+    return fig
+
+
 def plot(results: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """Every :data:`PLOT_KINDS` figure of every task's test split, as PNG and SVG, each file inside ``out_dir``."""
+    """Every :data:`PLOT_KINDS` figure of every task's test split, and each task's learning curve, as PNG and
+    SVG, each file inside ``out_dir``."""
     plt = _pyplot()
     written: list[Path] = []
     out_dir.mkdir(parents=True, exist_ok=True)
-    grouped = group_results(results)
+    grouped = group_results(whole_split(results))
+    curves = curve_lines(results)
     for task in grouped:  # every file checked before any is written
         for kind in PLOT_KINDS:
             _plot_paths(out_dir, task, kind)
+    for task in curves:
+        _plot_paths(out_dir, task, CURVE_PLOT)
+    for task, lines in curves.items():
+        fig = learning_curve_figure(task, lines)
+        if fig is not None:
+            written += _save(fig, _plot_paths(out_dir, task, CURVE_PLOT))
+            plt.close(fig)
     for task, splits in grouped.items():
         groups = splits.get("test")
         if not groups:

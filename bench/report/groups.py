@@ -28,8 +28,10 @@ PATHS = NUMBER_PATHS
 """Where each reported number lives in a result file (the first path present wins): defined with the
 result schema, which checks that each is a number or ``null`` when a result is read."""
 
-KEY_FIELDS = ("task_version", "data_fingerprint", "system_config_hash", "scorer_version", "system_version")
-"""The cell-key fields (besides task, system, split) that separate groups."""
+KEY_FIELDS = ("task_version", "data_fingerprint", "system_config_hash", "scorer_version", "system_version",
+              "train_size")
+"""The cell-key fields (besides task, system, split) that separate groups; ``train_size`` is ``None``
+but for a learning curve's point (:mod:`bench.report.curves`)."""
 
 
 def _number(x: Any) -> bool:
@@ -75,7 +77,8 @@ def seed_counts(results: Sequence[dict[str, Any]], *, mode: str = "conlleval") -
 
 
 def group_key(result: dict[str, Any]) -> tuple[Any, ...]:
-    """``(task, system, split, task_version, data_fingerprint, system_config_hash, scorer_version, system_version)``.
+    """``(task, system, split, task_version, data_fingerprint, system_config_hash, scorer_version, system_version,
+    train_size)``.
 
     Read from ``cell_key``; results without one fall back to ``task.version``, ``task.fingerprint``
     and ``system.config_hash``, and to ``None`` for the versions (which then show as stale).
@@ -121,6 +124,7 @@ class Group:
     system_config_hash: Any = None
     scorer_version: Any = None
     system_version: Any = None
+    train_size: Any = None
     results: list[dict[str, Any]] = field(default_factory=list)
     variant: str = ""
     """What sets this group apart from others of the same (task, system, split); empty when it is alone."""
@@ -203,6 +207,7 @@ _VARIANT_LABELS = {
     "system_config_hash": lambda v: f"config {str(v)[:8]}",
     "scorer_version": lambda v: f"scorer v{v}",
     "system_version": lambda v: f"code v{v}",
+    "train_size": lambda v: "all training sentences" if v == "?" else f"{v} training sentences",
 }
 
 

@@ -10,10 +10,13 @@ from typing import Any
 from urllib.parse import quote
 
 from bench.report.blocks import Block, Heading, Notes, Para, Plots, Table, _f
-from bench.report.figures import _svg_text, figure
+from bench.report.curves import CURVE_PLOT, curve_blocks, curve_lines, whole_split
+from bench.report.figures import _svg_text, figure, learning_curve_figure
 from bench.report.groups import PATHS, Group, first, group_results
 from bench.report.sections import COLUMNS, MAIN_SCORE, _generated, _spec, task_blocks
 from bench.report.tables import summary_table
+
+CURVES_ANCHOR = "learning-curves"
 
 
 def _slug(text: str) -> str:
@@ -24,14 +27,16 @@ class _Links:
     """Where the HTML page links a number: the one result file of a single-seed group, else the group's
     list of result files further down the page."""
 
-    def __init__(self, grouped: dict[str, dict[str, list[Group]]], result_links: Mapping[int, str]) -> None:
+    def __init__(self, grouped: dict[str, dict[str, list[Group]]], result_links: Mapping[int, str], *,
+                 extra: Sequence[Group] = ()) -> None:
         self.files = result_links
-        self.anchor: dict[int, str] = {}
+        self.anchor: dict[int, str] = {id(g): f"{CURVES_ANCHOR}-src-{i}" for i, g in enumerate(extra)}
+        """``extra``: the learning curves' groups, listed in their own section."""
         self.task_anchor: dict[str, str] = {}
         for task, splits in grouped.items():
             base = anchor = f"task-{_slug(task)}"
             k = 1
-            while anchor in self.task_anchor.values():
+            while anchor in self.task_anchor.values() or anchor == CURVES_ANCHOR:
                 k += 1
                 anchor = f"{base}-{k}"
             self.task_anchor[task] = anchor
@@ -99,8 +104,11 @@ def render_html(
     """
     from markupsafe import Markup
 
-    grouped = group_results(results)
-    links = _Links(grouped, result_links or {})
+    grouped = group_results(whole_split(results))
+    curves = curve_lines(results)
+    curve_section = curve_blocks(results)
+    links = _Links(grouped, result_links or {}, extra=[p.group for lines in curves.values() for ln in lines
+                                                       for p in ln.points])
     cache: dict[tuple[str, str], str | None] = {}
 
     def figure_svg(task: str, kind: str) -> str | None:
@@ -108,7 +116,10 @@ def render_html(
             return None
         if (task, kind) not in cache:
             groups = grouped.get(task, {}).get("test") or []
-            fig = figure(kind, task, groups) if groups else None
+            if kind == CURVE_PLOT:
+                fig = learning_curve_figure(task, curves[task]) if task in curves else None
+            else:
+                fig = figure(kind, task, groups) if groups else None
             prefix = "f" + hashlib.sha1(f"{task}/{kind}".encode()).hexdigest()[:8] + "-"  # unique per figure
             cache[(task, kind)] = None if fig is None else Markup(_svg_text(fig, prefix=prefix))
         return cache[(task, kind)]
@@ -123,6 +134,14 @@ def render_html(
         tasks.append({"name": task, "anchor": links.task_anchor[task], "sources": sources,
                       "blocks": _html_blocks(task_blocks(task, splits, task_spec=_spec(catalog, task)), links,
                                              figure_svg)})
+    if curve_section:
+        tasks.append({"name": "Learning curves", "anchor": CURVES_ANCHOR, "blocks": _html_blocks(
+            [Heading(2, "Learning curves", task=CURVES_ANCHOR), *curve_section[1:]], links, figure_svg),
+            "sources": [{"id": links.anchor[id(p.group)], "label": f"{ln.task} {ln.system} at {p.size_text}",
+                         "split": "test", "files": [{"seed": r["seed"], "href": links.file(r),
+                                                     "f1": _f(first(r, PATHS["f1"]))} for r in p.group.results]}
+                        for lines in curves.values() for ln in lines for p in ln.points]})
+        links.task_anchor[CURVES_ANCHOR] = CURVES_ANCHOR
     summary = summary_table(grouped) if grouped else None
     template = _jinja().get_template("report.html.j2")
     return template.render(

@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.compare import dig
 from bench.report.blocks import Block, Cell, Heading, Notes, Para, Plots, _table, markdown, md_text
+from bench.report.curves import curve_blocks, whole_split
 from bench.report.error_analysis import analysis_blocks
 from bench.report.groups import Group, first, group_results
 from bench.report.rows import leaderboard_rows, significance_rows
@@ -101,16 +102,19 @@ MAIN_SCORE = ("Main score: F1 (conlleval), entity-level micro F1, mean over seed
 
 def render(results: Sequence[dict[str, Any]], *, catalog: Any | None = None, plots: str | None = None) -> str:
     """The whole report; ``plots`` is the plot folder relative to the Markdown file, or ``None``."""
-    grouped = group_results(results)
+    grouped = group_results(whole_split(results))
+    curves = curve_blocks(results)
     lines = ["# nerbench results", ""]
-    if not grouped:
+    if not grouped and not curves:
         return "\n".join(lines + ["No results yet: run `nerbench run`.", ""])
-    lines += [MAIN_SCORE, ""] + summary_table(grouped).markdown() + [""]
+    if grouped:
+        lines += [MAIN_SCORE, ""] + summary_table(grouped).markdown() + [""]
     across = across_tasks_table(grouped)
     if across is not None:
         lines += [ACROSS_TASKS, ""] + across.markdown() + [""]
     for task, splits in grouped.items():
         lines += markdown(task_blocks(task, splits, task_spec=_spec(catalog, task)), plots=plots)
+    lines += markdown(curves, plots=plots)
     return "\n".join(lines + footer(results))
 
 
