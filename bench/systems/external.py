@@ -18,7 +18,7 @@ from bench.systems.base import SystemKind
 class ExternalKind(SystemKind):
     name = "external"
     version = 1
-    """1: conll, brat and jsonl predictions lined up with the gold words (bench/external.py)."""
+    """1: conll, brat and jsonl predictions lined up with the gold words (bench/external/)."""
     summary = "predictions made outside nerbench, read and scored by `nerbench score`"
     trainable = False
     deterministic = True  # the same file always scores the same
