@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from bench.metrics import BOOTSTRAP_SEED, N_RESAMPLES
 from bench.report.blocks import Block, Cell, Heading, Notes, Para, Plots, Table, markdown, md_text
+from bench.report.curves import curve_blocks, curve_json_rows, curve_lines, whole_split
 from bench.report.error_analysis import ERROR_LABELS, analysis_blocks
 from bench.report.figures import ERROR_COLOURS, PLOT_KINDS, figure, plot
 from bench.report.figures import _pyplot as _pyplot
@@ -64,6 +65,7 @@ from bench.report.tables import (
 )
 
 __all__ = [
+    "curve_blocks", "curve_json_rows", "curve_lines", "whole_split",
     "ACROSS_TASKS", "BOOTSTRAP_SEED", "COLUMNS", "CONFIDENCE", "ERROR_COLOURS", "ERROR_LABELS", "KEY_FIELDS",
     "MAIN_METRIC", "MAIN_SCORE", "N_RESAMPLES", "PATHS", "PLOT_KINDS",
     "Block", "Cell", "Group", "Heading", "Notes", "Para", "Plots", "SeedCounts", "Table",

@@ -172,21 +172,21 @@ def _verdict(system: str, crf: str, rows: list[dict[str, Any]], notes: list[str]
         below = rows[:k]
         crf_ahead = [b["size_text"] for b in below if b["significant"] and b["delta"] < 0]
         rest = ("" if not below else "; below that " + (
-            f"the CRF is ahead (significantly at {', '.join(crf_ahead)})" if crf_ahead
+            f"{crf} is ahead (significantly at {', '.join(crf_ahead)})" if crf_ahead
             else "the difference is not significant"))
         where = f"from {r['size_text']} training sentences on" if r["size"] is not None else "only on the whole split"
         if k == 0 and len(rows) > 1:
             where = f"at every size measured, from {r['size_text']} training sentences on"
-        text = f"{system} beats the {crf} {where} (Δ {_pts(r['delta'])} F1 points, p {r['p_holm']:.4f} Holm){rest}."
+        text = f"{system} beats {crf} {where} (Δ {_pts(r['delta'])} F1 points, p {r['p_holm']:.4f} Holm){rest}."
         return Comparison(system, crf, rows, "crossover", r["size"], r["size"] is None, text, notes)
     if last["significant"] and last["delta"] < 0:
         ahead = [r["size_text"] for r in rows if r["significant"] and r["delta"] < 0]
-        text = (f"The {crf} stays ahead of {system} up to {last['size_text']} training sentences (Δ "
+        text = (f"{crf} stays ahead of {system} up to {last['size_text']} training sentences (Δ "
                 f"{_pts(last['delta'])} F1 points there, p {last['p_holm']:.4f} Holm; significantly at "
                 f"{', '.join(ahead)}).")
         return Comparison(system, crf, rows, "crf_ahead", None, False, text, notes)
     wins = [r["size_text"] for r in rows if r["significant"] and r["delta"] > 0]
-    text = (f"{system} does not beat the {crf} significantly at every size from any size on, up to "
+    text = (f"{system} does not beat {crf} significantly from any size on, up to "
             f"{last['size_text']} training sentences (Δ {_pts(last['delta'])} F1 points there, p {last['p_holm']:.4f} "
             "Holm)" + (f"; it is significantly ahead only at {', '.join(wins)}" if wins else "") + ".")
     return Comparison(system, crf, rows, "no_difference", None, False, text, notes)
@@ -265,9 +265,10 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
 
 
-def curve_blocks(results: Sequence[dict[str, Any]]) -> list[Block]:
-    """The report's learning-curve section (empty without learning-curve results)."""
-    by_task = curve_lines(results)
+def curve_blocks(results: Sequence[dict[str, Any]], *, by_task: dict[str, list[Line]] | None = None) -> list[Block]:
+    """The report's learning-curve section (empty without learning-curve results); ``by_task``: the
+    :func:`curve_lines` of ``results`` when the caller has them (the HTML page links their groups)."""
+    by_task = curve_lines(results) if by_task is None else by_task
     if not by_task:
         return []
     out: list[Block] = [Heading(2, "Learning curves"), Para(CURVES_INTRO)]

@@ -106,7 +106,7 @@ def render_html(
 
     grouped = group_results(whole_split(results))
     curves = curve_lines(results)
-    curve_section = curve_blocks(results)
+    curve_section = curve_blocks(results, by_task=curves)
     links = _Links(grouped, result_links or {}, extra=[p.group for lines in curves.values() for ln in lines
                                                        for p in ln.points])
     cache: dict[tuple[str, str], str | None] = {}
@@ -135,13 +135,13 @@ def render_html(
                       "blocks": _html_blocks(task_blocks(task, splits, task_spec=_spec(catalog, task)), links,
                                              figure_svg)})
     if curve_section:
+        links.task_anchor[CURVES_ANCHOR] = CURVES_ANCHOR
         tasks.append({"name": "Learning curves", "anchor": CURVES_ANCHOR, "blocks": _html_blocks(
             [Heading(2, "Learning curves", task=CURVES_ANCHOR), *curve_section[1:]], links, figure_svg),
             "sources": [{"id": links.anchor[id(p.group)], "label": f"{ln.task} {ln.system} at {p.size_text}",
                          "split": "test", "files": [{"seed": r["seed"], "href": links.file(r),
                                                      "f1": _f(first(r, PATHS["f1"]))} for r in p.group.results]}
                         for lines in curves.values() for ln in lines for p in ln.points]})
-        links.task_anchor[CURVES_ANCHOR] = CURVES_ANCHOR
     summary = summary_table(grouped) if grouped else None
     template = _jinja().get_template("report.html.j2")
     return template.render(
