@@ -120,7 +120,7 @@ def plan(
             params = suite.params_for(t, s)
             if device and device != "auto":
                 params["device"] = device
-            for size in sizes if sizes is not None else (train_sizes(suite.train_sizes, where="train_sizes") or [None]):
+            for size in sizes if sizes is not None else suite.sizes_of(t, s):
                 if size is not None and "max_train_sentences" in params:
                     raise ConfigError(f"suite '{suite.name}': {t} × {s} has both a training size and "
                                       "max_train_sentences; a learning curve draws its own subsets")

@@ -247,6 +247,17 @@ class Override:
 
 
 @dataclass(frozen=True)
+class SizesFor:
+    """Training sizes that replace the suite's ``train_sizes`` for matching cells (``*`` matches everything),
+    e.g. a task whose train split is smaller than the suite's largest size, or a system that skips ``"all"``."""
+
+    sizes: tuple[int | str, ...]
+    task: str = "*"
+    system: str = "*"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class SuiteSpec:
     """A matrix of tasks x systems x seeds, with per-cell overrides."""
 
@@ -263,6 +274,8 @@ class SuiteSpec:
     train_sizes: tuple[int | str, ...] = ()
     """Learning curves: numbers of training sentences (and ``"all"``), each a cell of its own with a
     nested, seeded subset of the train split (see :mod:`bench.data.subsets`); empty means ``["all"]``."""
+    sizes_for: tuple[SizesFor, ...] = ()
+    """``[[sizes_for]]`` tables: other sizes for some tasks or systems; the last match wins."""
     origin: str = ""
 
     def __post_init__(self) -> None:
@@ -288,9 +301,27 @@ class SuiteSpec:
         if not self.seeds or any(not 0 <= s < 2**32 for s in self.seeds) or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct integers from 0 to 4294967295 (got {list(self.seeds)})")
         train_sizes(self.train_sizes, where="train_sizes")
+        for i, sf in enumerate(self.sizes_for):
+            where = f"sizes_for[{i}]"
+            if sf.task != "*" and sf.task not in self.tasks:
+                raise ValueError(f"{where} names task {sf.task!r}, which is not in tasks")
+            if sf.system != "*" and sf.system not in self.system:
+                raise ValueError(f"{where} names unknown system {sf.system!r}")
+            if not sf.sizes:
+                raise ValueError(f"{where}.sizes is empty")
+            train_sizes(sf.sizes, where=f"{where}.sizes")
 
     def crosses(self, task: str, system: str) -> bool:
         return system in self.task_systems.get(task, self.systems)
+
+    def sizes_of(self, task: str, system: str) -> list[int | None]:
+        """The training sizes of a (task, system): the last matching ``sizes_for``, else ``train_sizes``
+        (``None`` stands for the whole split; no sizes at all means the whole split only)."""
+        sizes = self.train_sizes
+        for sf in self.sizes_for:
+            if sf.task in ("*", task) and sf.system in ("*", system):
+                sizes = sf.sizes
+        return train_sizes(sizes, where="train_sizes") or [None]
 
     def params_for(self, task: str, system: str) -> dict[str, Any]:
         """The system's params with every matching override applied in file order."""

@@ -208,3 +208,36 @@ def test_compare_keeps_curve_points_apart(tmp_path: Path, conll_dir: Path) -> No
     systems = {f.system for f in compare(results, results)}
     assert systems == {"crf", "crf n1"}
     assert all(f.status == "ok" for f in compare(results, results))
+
+
+def test_sizes_for_replaces_the_sizes_of_matching_cells_last_match_wins(tmp_path: Path) -> None:
+    path = suite_file(tmp_path, '[1, 2, "all"]')
+    path.write_text(path.read_text() + """
+[[sizes_for]]
+system = "minilm"
+sizes = [1, 2]
+reason = "no whole-split point for the transformer"
+
+[[sizes_for]]
+task = "tiny"
+system = "minilm"
+sizes = [2]
+""")
+    suite = load_suite_file(path)
+    assert suite.sizes_of("tiny", "crf") == [1, 2, None]
+    assert suite.sizes_of("tiny", "minilm") == [2]
+    assert [(c.system, c.train_size) for c in plan(suite) if c.seed == 1] == \
+        [("crf", 1), ("crf", 2), ("crf", None), ("minilm", 2)]
+
+
+@pytest.mark.parametrize(("table", "why"), [
+    ('task = "other"\nsizes = [1]', "sizes_for\\[0\\] names task 'other', which is not in tasks"),
+    ('system = "bert"\nsizes = [1]', "sizes_for\\[0\\] names unknown system 'bert'"),
+    ("sizes = []", "sizes_for\\[0\\].sizes is empty"),
+    ("sizes = [-1]", "sizes_for\\[0\\].sizes: -1 is not a number of training sentences"),
+])
+def test_bad_sizes_for_tables_are_refused(tmp_path: Path, table: str, why: str) -> None:
+    path = suite_file(tmp_path, "[1]")
+    path.write_text(path.read_text() + "\n[[sizes_for]]\n" + table + "\n")
+    with pytest.raises(ConfigError, match=why):
+        load_suite_file(path)
