@@ -198,11 +198,13 @@ def estimate_transformer(
     max_length: int,
     context_width: int,
     threads: int,
+    dev_passes: int | None = None,
 ) -> Estimate | None:
     """The estimate for one transformer cell on the CPU, or None when the model's shape is unknown.
 
     ``predicted``: the word lists of each split the cell predicts after training; ``context_width``:
-    the window width document context fills up to (``context_length``; 0 without ``context = "document"``).
+    the window width document context fills up to (``context_length``; 0 without ``context = "document"``);
+    ``dev_passes``: how often dev is evaluated (default: once per epoch).
     """
     shape = Shape.from_config(config)
     if shape is None:
@@ -218,8 +220,8 @@ def estimate_transformer(
         return Widths.sampled(sampled, len(words), max_length=max_length, context_width=context_width)
 
     dev_w = widths(dev)
-    train_flops, eval_flops = work(shape, widths(train), [dev_w] * epochs + [widths(s) for s in predicted],
-                                   epochs=epochs)
+    evals = [dev_w] * (epochs if dev_passes is None else dev_passes) + [widths(s) for s in predicted]
+    train_flops, eval_flops = work(shape, widths(train), evals, epochs=epochs)
     gflops = _probe(shape, threads)
     seconds = (train_flops + eval_flops) / (gflops * 1e9 * EFFICIENCY)
     return Estimate(seconds, train_flops, eval_flops, gflops, EFFICIENCY, ratio, threads)

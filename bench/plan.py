@@ -61,6 +61,8 @@ class Cell:
             # options added after results existed, inert at these values: they keep the old key
             resolved.pop("context", None)
             resolved.pop("context_length", None)
+        if resolved.get("min_steps") == 0:
+            resolved.pop("min_steps")
         blob = json.dumps({"kind": self.spec.kind, "model": self.spec.model, "params": semantic,
                            "resolved": resolved}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -706,3 +706,20 @@ def test_ddp_two_cpu_processes_on_gloo(tiny_model_dir: Path, tmp_path: Path, mon
     assert (out / MODEL_INFO_FILE).is_file() and (out / "config.json").is_file()
     tags, _, _ = predict_words(out, make_sentences(3), device="cpu")
     assert [len(t) for t in tags] == [len(s.tokens) for s in make_sentences(3)]
+
+
+def test_min_steps_raises_the_epochs_of_a_small_training_set(spec: ModelSpec, tmp_path: Path) -> None:
+    """12 sentences in batches of 4 are 3 steps an epoch: min_steps 10 makes it 4 epochs (12 steps), a set
+    big enough for the configured epochs keeps them; without selection dev is not evaluated."""
+    train, dev = make_sentences(12), make_sentences(4)
+    config = FinetuneConfig(**{**FAST, "epochs": 2}, min_steps=10, select_best=False)
+    res = finetune(train, dev, labels=LABELS, model=spec, config=config, output_dir=tmp_path / "a")
+    assert len(res.history) == 4 and res.best_epoch == 4
+    assert sum(h.steps for h in res.history) == 12
+    assert all(h.dev_f1 is None for h in res.history) and res.best_dev_f1 is None
+    assert res.eval_sentences_per_second is None
+    big = FinetuneConfig(**{**FAST, "epochs": 2}, min_steps=4)
+    res = finetune(train, dev, labels=LABELS, model=spec, config=big, output_dir=tmp_path / "b")
+    assert len(res.history) == 2 and all(h.dev_f1 is not None for h in res.history)
+    with pytest.raises(ConfigError, match="min_steps"):
+        FinetuneConfig(min_steps=-1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DECODES = ("viterbi", "argmax")
 CONTEXTS = ("sentence", "document")
 MAX_EPOCHS = 1000
+MAX_MIN_STEPS = 10**7
 MAX_BATCH = 65536
 """Upper bound of ``batch_size``, ``eval_batch_size``, ``grad_accumulation`` and ``mega_batch_factor``."""
 MAX_WINDOW = 65536
@@ -81,7 +83,11 @@ class FinetuneConfig:
     mega_batch_factor: int = 50
     """Length grouping sorts windows inside random chunks of ``mega_batch_factor * batch_size``."""
     select_best: bool = True
-    """Keep the epoch with the best dev strict F1 (else the last epoch)."""
+    """Keep the epoch with the best dev strict F1, evaluating dev after every epoch; else keep the last
+    epoch and do not evaluate dev at all (nothing would be selected with it)."""
+    min_steps: int = 0
+    """Train at least this many optimiser steps: on a small training set (a learning curve's first points)
+    the epochs are raised until epochs x steps per epoch reaches it (:meth:`epochs_for`); 0: ``epochs`` as given."""
     max_train_sentences: int | None = None
     torch_threads: int | None = None
     adam_epsilon: float = 1e-8
@@ -109,6 +115,7 @@ class FinetuneConfig:
             range_problem("adam_epsilon", self.adam_epsilon, 0, 1, low_open=True),
             range_problem("max_grad_norm", self.max_grad_norm, 0, note=" (0: no clipping)"),
             range_problem("epochs", self.epochs, 1, MAX_EPOCHS),
+            range_problem("min_steps", self.min_steps, 0, MAX_MIN_STEPS, note=" (0: epochs as given)"),
             range_problem("batch_size", self.batch_size, 1, MAX_BATCH),
             range_problem("eval_batch_size", self.eval_batch_size, 1, MAX_BATCH),
             range_problem("grad_accumulation", self.grad_accumulation, 1, MAX_BATCH),
@@ -131,6 +138,17 @@ class FinetuneConfig:
             problems.append(f"decode must be one of {', '.join(DECODES)}, got {self.decode!r}")
         if problems:
             raise ConfigError("finetune config: " + "; ".join(problems))
+
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """The epochs to run for ``steps_per_epoch`` optimiser steps per epoch: ``epochs``, raised to reach
+        ``min_steps`` (and at most :data:`MAX_EPOCHS`).
+
+        >>> FinetuneConfig(epochs=3, min_steps=100).epochs_for(4), FinetuneConfig(epochs=3, min_steps=100).epochs_for(63)
+        (25, 3)
+        """
+        if self.min_steps and steps_per_epoch > 0:
+            return min(MAX_EPOCHS, max(self.epochs, math.ceil(self.min_steps / steps_per_epoch)))
+        return self.epochs
 
     @classmethod
     def from_params(cls, params: dict[str, Any], **overrides: Any) -> FinetuneConfig:

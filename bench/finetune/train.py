@@ -217,7 +217,8 @@ def _finetune(
         )
     )
     steps_per_epoch = math.ceil(batches_per_rank / config.grad_accumulation)
-    total_steps = steps_per_epoch * config.epochs
+    epochs = config.epochs_for(steps_per_epoch)  # raised on a small training set to reach min_steps
+    total_steps = steps_per_epoch * epochs
     warmup = math.ceil(config.warmup_ratio * total_steps)
     optimizer = _make_optimizer(net, config, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -230,7 +231,7 @@ def _finetune(
         len(feats.inputs),
         len(train),
         steps_per_epoch,
-        config.epochs,
+        epochs,
         config.learning_rate,
         config.batch_size,
         dist_ctx.world_size,
@@ -246,7 +247,7 @@ def _finetune(
     eval_seconds_total = 0.0
     tokens_total = positions_total = 0
     step = 0
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(1, epochs + 1):
         net.train()
         batches = shard_batches(
             length_grouped_batches(
@@ -311,7 +312,7 @@ def _finetune(
 
         dev_f1: float | None = None
         t1 = time.perf_counter()
-        if dev:
+        if dev and config.select_best:  # without selection dev would decide nothing: not evaluated
             dev_f1 = _evaluate_dev(
                 net,
                 dev,
@@ -332,7 +333,7 @@ def _finetune(
         log.info(
             "epoch %d/%d: loss %.4f, dev strict F1 (%s) %s, %.1fs train (%.0f tokens/s), %.1fs eval",
             epoch,
-            config.epochs,
+            epochs,
             stats.train_loss,
             config.decode,
             "n/a" if dev_f1 is None else f"{dev_f1:.4f}",
@@ -345,12 +346,12 @@ def _finetune(
             best_epoch, best_f1 = epoch, dev_f1
         elif improved:
             best_epoch, best_f1 = epoch, dev_f1
-            if epoch < config.epochs:  # the last epoch's weights are still in the model
+            if epoch < epochs:  # the last epoch's weights are still in the model
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
             else:
                 best_state = None
 
-    if config.select_best and best_state is not None and best_epoch != config.epochs:
+    if config.select_best and best_state is not None and best_epoch != epochs:
         net.load_state_dict(best_state)
     if dist_ctx.is_main:
         _save(
@@ -370,7 +371,7 @@ def _finetune(
 
         dist.barrier()
 
-    dev_sents_evaluated = len(dev) * config.epochs
+    dev_sents_evaluated = len(dev) * epochs if config.select_best else 0
     return FinetuneResult(
         model_dir=output_dir,
         best_epoch=best_epoch,
@@ -379,11 +380,11 @@ def _finetune(
         train_wall_seconds=time.perf_counter() - t_start,
         train_loop_seconds=loop_seconds,
         train_tokens_per_second=tokens_total / loop_seconds if loop_seconds > 0 else 0.0,
-        train_samples_per_second=len(feats.inputs) * config.epochs / loop_seconds
+        train_samples_per_second=len(feats.inputs) * epochs / loop_seconds
         if loop_seconds > 0
         else 0.0,
         eval_sentences_per_second=dev_sents_evaluated / eval_seconds_total
-        if dev and eval_seconds_total > 0
+        if dev_sents_evaluated and eval_seconds_total > 0
         else None,
         windows_split=feats.windows_split,
         zero_subtoken_words=feats.zero_subtoken_words,

@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,8 @@ class TransformerKind(SystemKind):
         found = estimate_transformer(
             config=hf_config, tokenizer=tokenizer, train=[s.tokens for s in train], dev=[s.tokens for s in dev],
             predicted=[[s.tokens for s in split] for split in predicted],
-            epochs=config.epochs, max_length=config.max_length,
+            epochs=(epochs := config.epochs_for(math.ceil(len(train) / config.batch_size / config.grad_accumulation))),
+            dev_passes=epochs if config.select_best else 0, max_length=config.max_length,
             context_width=config.context_length if config.context == "document" else 0,
             threads=config.torch_threads or torch.get_num_threads(),
         )
