@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -438,8 +439,10 @@ def write_result_files(results_dir: Path, files: dict[str, bytes]) -> list[Path]
     checked: list[tuple[Path, bytes]] = []
     for rel, blob in sorted(files.items(), key=lambda kv: (kv[0].endswith(".json"), kv[0])):
         parts = Path(rel).parts
-        if Path(rel).is_absolute() or ".." in parts or len(parts) != 3 or not rel.endswith((".json", PREDICTIONS_SUFFIX)):
-            raise ResultError(f"refused a returned result file named {rel!r}: not <task>/<system>/<run id> file")
+        sized = len(parts) == 4 and re.fullmatch(r"n[1-9][0-9]*", parts[2]) is not None  # a learning curve's point
+        if Path(rel).is_absolute() or ".." in parts or not (len(parts) == 3 or sized) or \
+                not rel.endswith((".json", PREDICTIONS_SUFFIX)):
+            raise ResultError(f"refused a returned result file named {rel!r}: not <task>/<system>/[n<size>/]<run id> file")
         if rel.endswith(".json"):
             try:
                 validate(json.loads(blob.decode("utf-8")), where=rel)

@@ -405,3 +405,18 @@ def test_staging_folder_is_removed_after_its_process_ends_however_it_ends(tmp_pa
     proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1], timeout=60)
     assert proc.returncode == 137
     wait_for(lambda: not folder.exists(), timeout=30, what="the cleaner to remove the folder")
+
+
+@pytest.mark.slow
+def test_a_learning_curve_point_draws_the_same_subset_locally_and_on_ray(ray_local: Any, slow_setup: dict[str, Path]) -> None:
+    """One sized CRF cell, once per cell process and once as a Ray task: the same subset (sha256), the same
+    metrics and predictions, the result under <task>/<system>/n<size>/."""
+    runs = {}
+    for executor in ("local", "ray"):
+        setup = {**slow_setup, "out": slow_setup["out"] / executor}
+        assert main(cli(setup, "--executor", executor, "--system", "crf", "--train-size", "300")) == 0
+        (path, r), = [(p, r) for p, r in iter_results(setup["out"] / "raw") if r["split"] == "test"]
+        assert path.relative_to(setup["out"] / "raw").as_posix() == "slow/crf/n300/seed1-test.json"
+        runs[executor] = (r["train_subset"], r["metrics"]["main"], r["predictions"]["sha256"])
+    assert runs["local"] == runs["ray"]
+    assert runs["local"][0]["unit"] == "sentence" and runs["local"][0]["sentences"] == 300
