@@ -385,3 +385,75 @@ def test_page_in_a_real_browser(tmp_path: Path, browser: DevTools) -> None:
         session=session, timeout=60)["data"]))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
     print(f"screenshots: {shot} {full}")
+
+
+CURVE_ROWS_JS = """(() => {
+  const t = document.querySelector("#learning-curves").closest("section").querySelector("table.sortable");
+  return [...t.tBodies[0].rows].map(r => r.cells[0].textContent.trim() + " " + r.cells[1].textContent.trim());
+})()"""
+
+CURVE_HEADER_JS = """(() => {
+  const t = document.querySelector("#learning-curves").closest("section").querySelector("table.sortable");
+  const th = [...t.tHead.rows[0].cells].find(c => c.textContent.trim() === %s);
+  th.scrollIntoView({block: "center"});
+  const r = th.getBoundingClientRect();
+  return [r.x + r.width / 2, r.y + r.height / 2];
+})()"""
+
+
+@pytest.mark.slow
+def test_learning_curves_in_a_real_browser(tmp_path: Path, browser: DevTools) -> None:
+    """The learning-curve section of a page made from curve results (tests/test_curves_report.py): linked from
+    the page's contents, its figure inline, its crossover sentence shown, its table sortable and linked to the
+    result files, no error and no request."""
+    from .test_curves_report import curve
+
+    html_path = tmp_path / "index.html"
+    results, links = [], {}
+    for r in curve(crf=(30, 35, 40, 42), other=(12, 36, 55, 58)):
+        path = write_result(tmp_path / "raw", r)
+        results.append(r)
+        links[id(r)] = os.path.relpath(path, tmp_path)
+    html_path.write_text(REPORT_MARK.format(inputs="raw") + "\n" + report.render_html(results, result_links=links),
+                         encoding="utf-8")
+    target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    for domain in ("Page", "Runtime", "Log", "Network"):
+        browser.call(f"{domain}.enable", session=session)
+    browser.call("Emulation.setDeviceMetricsOverride",
+                 {"width": 1280, "height": 1000, "deviceScaleFactor": 1, "mobile": False}, session=session)
+    browser.call("Page.navigate", {"url": html_path.as_uri()}, session=session)
+    browser.wait_for("Page.loadEventFired")
+    browser.drain(0.5)
+
+    def evaluate(expr: str) -> Any:
+        res = browser.call("Runtime.evaluate", {"expression": expr, "returnByValue": True}, session=session)
+        assert "exceptionDetails" not in res, res["exceptionDetails"]
+        return res["result"]["value"]
+
+    assert evaluate("[...document.querySelectorAll('nav a')].map(a => a.getAttribute('href'))") == \
+        ["#task-toy", "#learning-curves"]
+    section = "document.querySelector('#learning-curves').closest('section')"
+    assert "minilm beats crf from 1,000 training sentences on" in evaluate(f"{section}.innerText")
+    box = evaluate(f"(() => {{ const r = {section}.querySelector('figure svg').getBoundingClientRect(); "
+                   "return [r.width, r.height]; })()")
+    assert box[0] > 400 and box[1] > 150  # the figure is drawn, at a readable size
+    first = evaluate(CURVE_ROWS_JS)
+    assert first[:2] == ["100 crf", "100 minilm"] and first[-1] == "all (2,000) minilm"
+    x, y = evaluate(CURVE_HEADER_JS % json.dumps("F1 (conlleval)"))
+    for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+        browser.call("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
+                     session=session)
+    assert evaluate(CURVE_ROWS_JS)[0] == "all (2,000) minilm"  # highest F1 first
+    hrefs = evaluate(f"[...{section}.querySelectorAll('table a')].map(a => a.getAttribute('href'))")
+    assert any(h.startswith("raw/toy/minilm/n1000/") or h.startswith("#learning-curves-src-") for h in hrefs)
+    browser.drain(0.3)
+    errors = [e["params"] for e in browser.events if e.get("method") == "Runtime.exceptionThrown"
+              or (e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error")]
+    assert errors == []
+    requests = [e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"]
+    assert requests == [html_path.as_uri()]
+    evaluate(f"{section}.scrollIntoView()")
+    shot = artifacts_dir(tmp_path) / "report-learning-curves.png"
+    shot.write_bytes(base64.b64decode(browser.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"]))
+    print(f"screenshot: {shot}")
