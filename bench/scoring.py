@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from bench import analysis, metrics
+from bench.data.bioview import bio_to_entities
 from bench.data.types import Entity, Sentence
 from bench.spec import TaskSpec
 
@@ -25,8 +26,6 @@ Unit = Literal["document", "sentence"]
 
 def predicted_entities(sentence: Sentence, tags: Sequence[str]) -> list[Entity]:
     """Contiguous character-offset entities from word tags (needs ``sentence.offsets``)."""
-    from bench.data.brat import bio_to_entities
-
     if sentence.offsets is None or sentence.text is None:
         raise ValueError(f"{sentence.source}: no text/offsets, so tags cannot be turned into character spans")
     return bio_to_entities(sentence.offsets, tags, sentence.text)

@@ -14,7 +14,8 @@ of each split's PMID list. Nested drug/effect spans: the longer one keeps the IO
 stays in ``Sentence.entities`` (``bio_overlaps_dropped``).
 
 :func:`build_ade_splits` is shared by the local reader and the Hugging Face loader
-(:func:`row_from_hub`), so both produce the same sentences from the same rows.
+(:func:`row_from_hub`), so both produce the same sentences from the same rows. The rows of both
+sources are read in :mod:`bench.data.ade_rows` (their names stay importable from here).
 """
 
 from __future__ import annotations
@@ -22,156 +23,27 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.data.brat import BioView, entities_to_bio, read_utf8, split_tokens_at, tokenize
+from bench.data.ade_rows import N_FIELDS, AdeRow, Mention, parse_rel_line, read_rel_file, row_from_hub
+from bench.data.bioview import BioView, entities_to_bio, split_tokens_at, tokenize
 from bench.data.formats import register_format
 from bench.data.types import Entity, Sentence, SplitData
 from bench.errors import ConfigError, DataFormatError
+
+__all__ = [
+    "DEFAULT_SPLITS", "DEFAULT_TYPES", "EMPTY_SPLIT_HINT", "N_FIELDS", "AdeRow", "Mention", "Placed",
+    "build_ade_splits", "occurrences", "parse_rel_line", "place_mentions", "read_ade", "read_rel_file", "row_from_hub",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TYPES = {"DRUG": "DRUG", "EFFECT": "EFFECT"}
 DEFAULT_SPLITS = ("train", "dev", "test")
-N_FIELDS = 8
-
-
-@dataclass(frozen=True, slots=True)
-class Mention:
-    """A mention's text and its ``[start, end)`` offsets in the abstract (``None`` when unknown)."""
-
-    text: str
-    start: int | None = None
-    end: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AdeRow:
-    """One drug--effect pair in one sentence, whichever source it came from.
-
-    ``pmid`` is ``None`` for sources without one (the Hugging Face config): such rows are grouped
-    for splitting by their sentence text instead.
-    """
-
-    pmid: str | None
-    sentence: str
-    drug: Mention
-    effect: Mention
-    source: str
-    """``"file:line"`` (or ``"hub:<dataset>:<row>"``), used in every message about the row."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Rows from the two sources
-# ---------------------------------------------------------------------------------------------
-
-
-def parse_rel_line(line: str, *, source: str) -> AdeRow:
-    """One ``PMID|sentence|effect|effect_start|effect_end|drug|drug_start|drug_end`` row.
-
-    >>> parse_rel_line("1|Aspirin-induced rash.|rash|17|21|Aspirin|0|7", source="f.rel:1").drug
-    Mention(text='Aspirin', start=0, end=7)
-    """
-    fields = line.split("|")
-    if len(fields) != N_FIELDS:
-        raise DataFormatError.at(
-            source,
-            f"found {len(fields)} '|'-separated fields, expected {N_FIELDS} "
-            "(PMID|sentence|effect|effect_start|effect_end|drug|drug_start|drug_end)",
-        )
-    pmid, sentence, effect, e_start, e_end, drug, d_start, d_end = fields
-    if not pmid.strip() or not sentence.strip():
-        raise DataFormatError.at(source, "empty PMID or sentence field")
-
-    def mention(kind: str, text: str, start: str, end: str) -> Mention:
-        try:
-            s, e = int(start), int(end)
-        except ValueError:
-            raise DataFormatError.at(
-                source, f"{kind} offsets must be integers, found {start!r} and {end!r}"
-            ) from None
-        if not text:
-            raise DataFormatError.at(source, f"{kind} text is empty")
-        if not 0 <= s < e or e - s != len(text):
-            raise DataFormatError.at(
-                source, f"{kind} offsets {s}-{e} do not fit its text {text!r} ({len(text)} characters)"
-            )
-        return Mention(text, s, e)
-
-    return AdeRow(
-        pmid=pmid.strip(),
-        sentence=sentence,
-        drug=mention("drug", drug, d_start, d_end),
-        effect=mention("effect", effect, e_start, e_end),
-        source=source,
-    )
-
-
-def read_rel_file(path: Path) -> list[AdeRow]:
-    """Every row of a ``DRUG-AE.rel`` file; blank lines are skipped, anything malformed is an error."""
-    text = read_utf8(path).lstrip("\ufeff")
-    rows = []
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        rows.append(parse_rel_line(line, source=f"{path}:{lineno}"))
-    return rows
-
-
-def row_from_hub(example: Mapping[str, Any], *, index: int, source_name: str) -> AdeRow:
-    """A Hugging Face ``Ade_corpus_v2_drug_ade_relation`` row as an :class:`AdeRow`.
-
-    The hub rows carry no PMID, and their ``indexes`` are the *sentence-local* matches of the
-    mention text (every occurrence), so a sentence counts as starting at offset 0 of its
-    "abstract". With exactly one checked match the offsets are kept; with none or several they are
-    unknown and :func:`build_ade_splits` places the mention by text (and counts it).
-
-    >>> row = row_from_hub({"text": "Aspirin-induced rash.", "drug": "Aspirin", "effect": "rash",
-    ...     "indexes": {"drug": {"start_char": [0], "end_char": [7]},
-    ...                 "effect": {"start_char": [16], "end_char": [20]}}}, index=0, source_name="hub:ade")
-    >>> row.drug, row.effect, row.source
-    (Mention(text='Aspirin', start=0, end=7), Mention(text='rash', start=16, end=20), 'hub:ade:0')
-    """
-    source = f"{source_name}:{index}"
-    try:
-        sentence, drug, effect = str(example["text"]), str(example["drug"]), str(example["effect"])
-    except KeyError as exc:
-        raise DataFormatError(
-            source_name, None, f"hub row has no field {exc}", where=f"row {index}"
-        ) from None
-    indexes = example.get("indexes") or {}
-
-    def mention(kind: str, text: str) -> Mention:
-        spans = _hub_spans(indexes.get(kind))
-        good = [(s, e) for s, e in spans if sentence[s:e] == text]
-        if len(good) == 1:
-            return Mention(text, *good[0])
-        return Mention(text)
-
-    return AdeRow(
-        pmid=None,
-        sentence=sentence,
-        drug=mention("drug", drug),
-        effect=mention("effect", effect),
-        source=source,
-    )
-
-
-def _hub_spans(value: Any) -> list[tuple[int, int]]:
-    """``{"start_char": [...], "end_char": [...]}`` or ``[{"start_char": s, "end_char": e}, ...]``."""
-    if not value:
-        return []
-    if isinstance(value, Mapping):
-        return [
-            (int(s), int(e))
-            for s, e in zip(value.get("start_char", []), value.get("end_char", []), strict=False)
-        ]
-    return [(int(v["start_char"]), int(v["end_char"])) for v in value]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,7 +190,6 @@ def _cut(n: int, fractions: Sequence[float]) -> list[int]:
 def _sha(keys: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
 
-
 def build_ade_splits(
     rows: Sequence[AdeRow],
     *,
@@ -339,17 +210,8 @@ def build_ade_splits(
     if not rows:
         raise DataFormatError(source_name, None, "no rows")
 
-    groups: dict[tuple[str | None, str], _Group] = {}
-    for row in rows:
-        g = groups.get((row.pmid, row.sentence))
-        if g is None:
-            g = groups[(row.pmid, row.sentence)] = _Group(row.pmid, row.sentence, row.source, {})
-        g.rows += 1
-        for etype, m in (("DRUG", row.drug), ("EFFECT", row.effect)):
-            g.mentions.setdefault((etype, m.text, m.start, m.end), (etype, m, row.source))
-    ordered = list(groups.values())
+    ordered = _group_rows(rows)
     unit_of, joined = _split_keys(ordered)
-
     units = sorted(set(unit_of.values()))
     random.Random(seed).shuffle(units)
     bounds = _cut(len(units), fractions)
@@ -358,15 +220,71 @@ def build_ade_splits(
     }
 
     out = {name: SplitData(name, []) for name in split_names}
-    stats: dict[str, Counter[str]] = {name: Counter() for name in split_names}
-    problems: dict[str, list[str]] = defaultdict(list)
-    pmids: dict[str, set[str]] = {name: set() for name in split_names}
+    tallies = {name: _SplitTally() for name in split_names}
     for i, g in enumerate(ordered):
         name = split_of_unit[unit_of[i]]
         sent, placed, view, nsplit = _sentence_of(g, names)
         out[name].sentences.append(sent)
-        pmids[name].add(g.pmid if g.pmid is not None else unit_of[i])
-        st = stats[name]
+        tallies[name].add(g, unit_of[i], sent, placed, view, nsplit)
+
+    header = _SplitHeader(
+        seed=seed,
+        fractions="/".join(f"{f:g}" for f in fractions),
+        units=len(units),
+        source_name=source_name,
+        joined=joined,
+        without_pmid=any(g.pmid is None for g in ordered),
+    )
+    for name in split_names:
+        _finish_split(out[name], tallies[name], header)
+    return out
+
+
+def _group_rows(rows: Sequence[AdeRow]) -> list[_Group]:
+    """The rows merged per sentence (same PMID and text), in first-seen order, each distinct mention once."""
+    groups: dict[tuple[str | None, str], _Group] = {}
+    for row in rows:
+        g = groups.get((row.pmid, row.sentence))
+        if g is None:
+            g = groups[(row.pmid, row.sentence)] = _Group(row.pmid, row.sentence, row.source, {})
+        g.rows += 1
+        for etype, m in (("DRUG", row.drug), ("EFFECT", row.effect)):
+            g.mentions.setdefault((etype, m.text, m.start, m.end), (etype, m, row.source))
+    return list(groups.values())
+
+
+def _placement_problem(p: Placed, st: Counter[str]) -> str | None:
+    """Count how mention ``p`` was placed into ``st``; what to note about it, if anything."""
+    if p.how == "not_found":
+        st["mentions_not_found"] += 1
+        return f"{p.source}: {p.type} {p.text!r} not found in its sentence"
+    if p.how == "disambiguated":
+        st["offsets_disambiguated"] += 1
+    elif p.how == "unique_offsets_disagree":
+        st["offsets_disagree"] += 1
+        return (
+            f"{p.source}: {p.type} {p.text!r} occurs once, but its abstract offsets disagree with "
+            "the sentence's other mentions; placed at its one occurrence"
+        )
+    elif p.how in ("fallback", "no_offsets"):
+        st[f"offsets_{p.how}"] += 1
+        return f"{p.source}: {p.type} {p.text!r} occurs several times; placed at its first occurrence " + (
+            "(no abstract offsets)" if p.how == "no_offsets" else "(abstract offsets agree with none)"
+        )
+    return None
+
+
+@dataclass(slots=True)
+class _SplitTally:
+    """What one split gathers while its sentences are built: counts, problems to note, its PMIDs (or units)."""
+
+    stats: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    pmids: set[str] = field(default_factory=set)
+
+    def add(self, g: _Group, unit: str, sent: Sentence, placed: Sequence[Placed], view: BioView, nsplit: int) -> None:
+        self.pmids.add(g.pmid if g.pmid is not None else unit)
+        st = self.stats
         st["rows"] += g.rows
         st["mentions"] += len(placed)
         st["entities"] += len(sent.entities or ())
@@ -375,70 +293,67 @@ def build_ade_splits(
         st["tokens_split"] += nsplit
         st["bio_overlaps_dropped"] += len(view.dropped)
         for p in placed:
-            if p.how == "not_found":
-                st["mentions_not_found"] += 1
-                problems[name].append(f"{p.source}: {p.type} {p.text!r} not found in its sentence")
-            elif p.how == "disambiguated":
-                st["offsets_disambiguated"] += 1
-            elif p.how == "unique_offsets_disagree":
-                st["offsets_disagree"] += 1
-                problems[name].append(
-                    f"{p.source}: {p.type} {p.text!r} occurs once, but its abstract offsets disagree with "
-                    "the sentence's other mentions; placed at its one occurrence"
-                )
-            elif p.how in ("fallback", "no_offsets"):
-                st[f"offsets_{p.how}"] += 1
-                problems[name].append(
-                    f"{p.source}: {p.type} {p.text!r} occurs several times; placed at its first occurrence "
-                    + (
-                        "(no abstract offsets)"
-                        if p.how == "no_offsets"
-                        else "(abstract offsets agree with none)"
-                    )
-                )
+            problem = _placement_problem(p, st)
+            if problem is not None:
+                self.problems.append(problem)
         for left, kept in view.dropped:
-            problems[name].append(
+            self.problems.append(
                 f"{left.id}: {left.type} {left.text!r} nested in {kept.type} {kept.text!r}; "
                 "left out of the BIO tags (kept in Sentence.entities)"
             )
 
-    frac = "/".join(f"{f:g}" for f in fractions)
-    for name in split_names:
-        sd = out[name]
-        st = stats[name]
-        st["sentences"] = len(sd.sentences)
-        st["pmids"] = len(pmids[name])
-        for key in (
-            "mentions_not_found",
-            "offsets_disambiguated",
-            "offsets_fallback",
-            "offsets_no_offsets",
-            "offsets_disagree",
-            "bio_overlaps_dropped",
-            "tokens_split",
-        ):
-            st.setdefault(key, 0)
-        sd.stats = dict(st)
-        sd.notes = [
-            f"{name}: split by PMID (sorted, shuffled with random.Random({seed}), cut {frac} of "
-            f"{len(units)} units); seed={seed}; {len(pmids[name])} PMIDs, {len(sd.sentences)} sentences; "
-            f"pmid_sha256={_sha(pmids[name])}",
-            f"{name}: {st['rows']} rows of {source_name} merged into {len(sd.sentences)} unique sentences "
-            f"(same PMID + text); {st['mentions']} distinct mentions -> {st['entities']} entities; "
-            f"nested spans: longest keeps the BIO tags ({st['bio_overlaps_dropped']} left out of the tags)",
-            *problems[name],
-        ]
-        if joined:
-            sd.notes.append(
-                f"{name}: {joined} PMID(s) share an identical sentence with another; kept in one split"
-            )
-        if any(g.pmid is None for g in ordered):
-            sd.notes.append(
-                f"{name}: rows without PMID were grouped by sentence text (abstracts may straddle splits)"
-            )
-        if st["mentions_not_found"]:
-            log.warning("%s: %d mention(s) not found in their sentence", name, st["mentions_not_found"])
-    return out
+
+@dataclass(frozen=True, slots=True)
+class _SplitHeader:
+    """How the splits were cut, said in every split's notes."""
+
+    seed: int
+    fractions: str
+    units: int
+    source_name: str
+    joined: int
+    without_pmid: bool
+
+
+_ZERO_STATS = (
+    "mentions_not_found",
+    "offsets_disambiguated",
+    "offsets_fallback",
+    "offsets_no_offsets",
+    "offsets_disagree",
+    "bio_overlaps_dropped",
+    "tokens_split",
+)
+"""Stats every split reports, 0 when nothing was counted."""
+
+
+def _finish_split(sd: SplitData, tally: _SplitTally, h: _SplitHeader) -> None:
+    """Set the stats and notes of split ``sd`` from what was gathered while building it."""
+    name, st, pmids = sd.name, tally.stats, tally.pmids
+    st["sentences"] = len(sd.sentences)
+    st["pmids"] = len(pmids)
+    for key in _ZERO_STATS:
+        st.setdefault(key, 0)
+    sd.stats = dict(st)
+    sd.notes = [
+        f"{name}: split by PMID (sorted, shuffled with random.Random({h.seed}), cut {h.fractions} of "
+        f"{h.units} units); seed={h.seed}; {len(pmids)} PMIDs, {len(sd.sentences)} sentences; "
+        f"pmid_sha256={_sha(pmids)}",
+        f"{name}: {st['rows']} rows of {h.source_name} merged into {len(sd.sentences)} unique sentences "
+        f"(same PMID + text); {st['mentions']} distinct mentions -> {st['entities']} entities; "
+        f"nested spans: longest keeps the BIO tags ({st['bio_overlaps_dropped']} left out of the tags)",
+        *tally.problems,
+    ]
+    if h.joined:
+        sd.notes.append(
+            f"{name}: {h.joined} PMID(s) share an identical sentence with another; kept in one split"
+        )
+    if h.without_pmid:
+        sd.notes.append(
+            f"{name}: rows without PMID were grouped by sentence text (abstracts may straddle splits)"
+        )
+    if st["mentions_not_found"]:
+        log.warning("%s: %d mention(s) not found in their sentence", name, st["mentions_not_found"])
 
 
 def _types(types: Mapping[str, str] | None) -> dict[str, str]:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bench.data.schemes import SPANS, TAG_SCHEMES, TagError, apply_scheme, repair_warning, split_tag
+from bench.data.taskdata import TaskData, check_scheme, content_digest, finish_task_data
 from bench.data.types import Sentence, SplitData
 from bench.errors import ConfigError, DataFormatError, DataNotFoundError
 from bench.spec import HubSource, TaskSpec
@@ -135,10 +136,9 @@ def hub_offline_reason(timeout_s: float = 3.0) -> str | None:
         return f"the hub ({host}) cannot be reached: {exc.strerror or exc}"
 
 
-def load_hub(task: TaskSpec) -> Any:
-    """Load ``task`` from its ``[hub]`` source into a :class:`bench.data.load.TaskData`."""
+def load_hub(task: TaskSpec) -> TaskData:
+    """Load ``task`` from its ``[hub]`` source into a :class:`bench.data.taskdata.TaskData`."""
     from bench.data.formats import check_splits_not_empty
-    from bench.data.load import _finish, check_scheme, content_digest
 
     assert task.hub is not None
     src = task.hub
@@ -165,4 +165,4 @@ def load_hub(task: TaskSpec) -> Any:
     check_splits_not_empty(splits, source=f"hub:{src.dataset}", hint=hint)
     fps = {name: content_digest(sd.sentences) for name, sd in splits.items()}
     provenance = {"kind": "hub", "dataset": src.dataset, "revision": src.revision, "config": src.config}
-    return _finish(task, splits, f"hub:{src.dataset}@{src.revision}", fps, provenance)
+    return finish_task_data(task, splits, f"hub:{src.dataset}@{src.revision}", fps, provenance)

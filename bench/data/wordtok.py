@@ -7,7 +7,7 @@ tokenizer (``word_tokenizer`` in its TOML, default ``simple``); training records
 folder; predict uses it.
 
 * ``simple``: a run of letters/digits, or one other non-space character — the BRAT reader's rule
-  (:data:`bench.data.brat.TOKEN_RE`), right for corpora that were cut that way (eHealth-KD, ADE).
+  (:data:`bench.data.bioview.TOKEN_RE`), right for corpora that were cut that way (eHealth-KD, ADE).
 * ``conll``: Penn-Treebank-like, as in CoNLL-2003's Reuters text: ``U.S.``, ``S.AFRICA``, ``Jan.``
   and ``Corp.`` keep their periods, ``1,000.5``, ``12:30`` and ``1996-08-22`` are one word,
   hyphenated words (``Anglo-Dutch``) stay whole, clitics split (``Clinton 's``, ``do n't``), other
@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bench.data.brat import TOKEN_RE
+from bench.data.bioview import TOKEN_RE
 from bench.registry import Registry
 
 Span = tuple[int, int]
