@@ -130,75 +130,97 @@ def read_input(
         raise ConfigError(f"unknown input format {fmt!r} (use {', '.join(FORMATS)})")
     docs: list[Doc] = []
     skipped: list[tuple[int, str]] = []
-    words: list[str] = []
-    pos: list[str] = []
-    bad: list[tuple[int, str]] = []  # unreadable token lines of the current CoNLL sentence
-    start = last = 0
+    conll = _ConllSentences(docs, skipped, pos_column=pos_column, source=source)
     nlines = 0
-    markers = DocstartRule(source)  # the task reader's rule for -DOCSTART- lines, with its error
-
-    def end_sentence() -> None:
-        nonlocal words, pos, bad
-        if bad:
-            span = f"lines {start}-{last}" if last > start else f"line {start}"
-            skipped.extend((n, f"{why}; its sentence ({span}) is left out") for n, why in bad)
-        elif words:
-            docs.append(_conll_doc(words, start, pos if pos_column is not None else None))
-        words, pos, bad = [], [], []
-
     for lineno, raw in enumerate(lines, start=1):
         nlines = lineno
         raw = raw.rstrip(b"\r\n")
         if lineno == 1:
             raw = raw.removeprefix(b"\xef\xbb\xbf")
-        if fmt == "conll" and not raw.strip(b" \t"):
-            markers.blank()
-            end_sentence()
-            continue
-        opens = not words and not bad  # this line would open a sentence
-        text = _decode(raw, lineno, skipped if fmt != "conll" else bad)
         if fmt == "conll":
-            cols = split_columns(text) if text is not None else None
-            if cols is not None and cols[0] == DOCSTART:
-                markers.marker(lineno)  # only between blank lines, as the task reader has it
-                end_sentence()  # a document marker is never a word
-                continue
-            markers.token(lineno)  # an unreadable line is a token line too: not blank, not a marker
-            if opens:
-                start = lineno
-            last = lineno
-            if cols is None:
-                continue
-            if pos_column is not None and len(cols) <= pos_column:
-                bad.append((lineno, f"no POS column {pos_column} (found {len(cols)} columns)"))
-                continue
-            words.append(cols[0])
-            if pos_column is not None:
-                pos.append(cols[pos_column])
+            conll.line(lineno, raw)
             continue
-        if text is None:
-            continue
-        if not text.strip():
-            skipped.append((lineno, "empty line"))
-            continue
-        if fmt == "text":
-            docs.append(doc_from_text(text, lineno, word_tokenizer=word_tokenizer))
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            skipped.append((lineno, f"not valid JSON: {exc.msg}"))
-            continue
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-            skipped.append((lineno, "no string field 'text'"))
-            continue
-        docs.append(doc_from_text(obj["text"], lineno, {k: v for k, v in obj.items() if k != "text"},
-                                  word_tokenizer=word_tokenizer))
+        doc = _line_doc(raw, lineno, fmt, skipped, word_tokenizer=word_tokenizer)
+        if doc is not None:
+            docs.append(doc)
     if fmt == "conll":
-        end_sentence()
+        conll.end_sentence()
     if not docs:
         raise NothingReadError(source, skipped, lines=nlines)
     return ReadReport(docs, skipped)
+
+
+def _line_doc(
+    raw: bytes, lineno: int, fmt: str, skipped: list[tuple[int, str]], *, word_tokenizer: str | None
+) -> Doc | None:
+    """The document on one line of text or JSONL input, or ``None`` with the reason recorded in ``skipped``."""
+    text = _decode(raw, lineno, skipped)
+    if text is None:
+        return None
+    if not text.strip():
+        skipped.append((lineno, "empty line"))
+        return None
+    if fmt == "text":
+        return doc_from_text(text, lineno, word_tokenizer=word_tokenizer)
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        skipped.append((lineno, f"not valid JSON: {exc.msg}"))
+        return None
+    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+        skipped.append((lineno, "no string field 'text'"))
+        return None
+    return doc_from_text(obj["text"], lineno, {k: v for k, v in obj.items() if k != "text"},
+                         word_tokenizer=word_tokenizer)
+
+
+class _ConllSentences:
+    """CoNLL input fed line by line (:meth:`line`), its sentences appended to ``docs`` as they end. A
+    sentence with an unreadable token line is left out, each such line reported in ``skipped``."""
+
+    def __init__(
+        self, docs: list[Doc], skipped: list[tuple[int, str]], *, pos_column: int | None, source: str
+    ) -> None:
+        self.docs, self.skipped, self.pos_column = docs, skipped, pos_column
+        self.words: list[str] = []
+        self.pos: list[str] = []
+        self.bad: list[tuple[int, str]] = []  # unreadable token lines of the current sentence
+        self.start = self.last = 0  # the current sentence's first and last line
+        self.markers = DocstartRule(source)  # the task reader's rule for -DOCSTART- lines, with its error
+
+    def line(self, lineno: int, raw: bytes) -> None:
+        if not raw.strip(b" \t"):
+            self.markers.blank()
+            self.end_sentence()
+            return
+        opens = not self.words and not self.bad  # this line would open a sentence
+        text = _decode(raw, lineno, self.bad)
+        cols = split_columns(text) if text is not None else None
+        if cols is not None and cols[0] == DOCSTART:
+            self.markers.marker(lineno)  # only between blank lines, as the task reader has it
+            self.end_sentence()  # a document marker is never a word
+            return
+        self.markers.token(lineno)  # an unreadable line is a token line too: not blank, not a marker
+        if opens:
+            self.start = lineno
+        self.last = lineno
+        if cols is None:
+            return
+        if self.pos_column is not None and len(cols) <= self.pos_column:
+            self.bad.append((lineno, f"no POS column {self.pos_column} (found {len(cols)} columns)"))
+            return
+        self.words.append(cols[0])
+        if self.pos_column is not None:
+            self.pos.append(cols[self.pos_column])
+
+    def end_sentence(self) -> None:
+        if self.bad:
+            start, last = self.start, self.last
+            span = f"lines {start}-{last}" if last > start else f"line {start}"
+            self.skipped.extend((n, f"{why}; its sentence ({span}) is left out") for n, why in self.bad)
+        elif self.words:
+            self.docs.append(_conll_doc(self.words, self.start, self.pos if self.pos_column is not None else None))
+        self.words, self.pos, self.bad = [], [], []
 
 
 def _conll_doc(words: list[str], line: int, pos: list[str] | None = None) -> Doc:

@@ -28,6 +28,9 @@ from typing import Any
 import pytest
 
 import bench.models as models
+import bench.models.files as model_files
+import bench.models.loading as loading
+import bench.models.multipart as multipart
 from bench.errors import ConfigError
 from bench.models import MODELS, MultiPartZipModel, model_identity, resolve_model
 
@@ -105,7 +108,7 @@ def make_model(names: tuple[str, ...], content: dict[str, bytes] = CONTENT, **kw
 def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("NERBENCH_CACHE", str(cache))
-    monkeypatch.setattr(models, "_SHA_MEMO", {})
+    monkeypatch.setattr(model_files, "_SHA_MEMO", {})
     return cache
 
 
@@ -144,7 +147,7 @@ def test_assembles_once_into_the_cache_and_verifies(
 
     monkeypatch.setattr(MultiPartZipModel, "_extract", no_second_extraction)
     assert installed.path() == folder
-    monkeypatch.setattr(models, "_SHA_MEMO", {})  # a new process: hashes again, still no extraction
+    monkeypatch.setattr(model_files, "_SHA_MEMO", {})  # a new process: hashes again, still no extraction
     assert installed.path() == folder
 
 
@@ -239,7 +242,7 @@ def test_a_damaged_cache_is_assembled_again_with_a_warning(
         weights.write_bytes(b"\0" * len(CONTENT["model.safetensors"]))  # same size, other bytes
     else:
         weights.unlink()
-    monkeypatch.setattr(models, "_SHA_MEMO", {})  # as a later process would see it
+    monkeypatch.setattr(model_files, "_SHA_MEMO", {})  # as a later process would see it
     with caplog.at_level(logging.WARNING, logger="bench.models"):
         assert installed.path() == folder
     assert weights.read_bytes() == CONTENT["model.safetensors"]
@@ -273,7 +276,7 @@ def test_losing_the_rename_race_uses_the_winners_folder(
             shutil.copytree(src, dst)  # the other process's complete copy lands first
         real_rename(src, dst)
 
-    monkeypatch.setattr(models.os, "rename", another_process_wins)
+    monkeypatch.setattr(multipart.os, "rename", another_process_wins)
     folder = installed.path()
     assert installed.problems(folder) == [] and leftovers(isolated_cache) == []
 
@@ -289,7 +292,7 @@ def test_losing_the_rename_race_to_a_bad_folder_is_a_clear_error(
             (Path(dst) / "junk").write_text("x")
         real_rename(src, dst)
 
-    monkeypatch.setattr(models.os, "rename", a_bad_folder_appears)
+    monkeypatch.setattr(multipart.os, "rename", a_bad_folder_appears)
     with pytest.raises(ConfigError, match="cannot move the assembled model into .*remove that folder"):
         installed.path()
 
@@ -458,7 +461,7 @@ def test_mpnet_folder_is_verified_and_its_tokenizer_is_wordpiece_not_byte_level(
     assert isinstance(tok.backend_tokenizer.model, tok_models.WordPiece)
     assert isinstance(tok.backend_tokenizer.pre_tokenizer, pre_tokenizers.BertPreTokenizer)
     assert not needs_prefix_space(spec, model_type="mpnet", tokenizer=tok)
-    assert models._byte_level_pretokenizers(tok) == []
+    assert loading._byte_level_pretokenizers(tok) == []
 
 
 @needs_mpnet

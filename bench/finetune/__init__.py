@@ -30,7 +30,8 @@ function imports them when called):
 - :mod:`bench.finetune.optim`: AdamW parameter groups and the warm-up/decay schedule;
 - :mod:`bench.finetune.decoding`: constrained IOB2 Viterbi and argmax decoding;
 - :mod:`bench.finetune.predict`: loading a model folder, word log-probabilities, word tags;
-- :mod:`bench.finetune.train`: the training loop, dev selection and saving.
+- :mod:`bench.finetune.loop`: the epoch loop: micro-batched steps, dev evaluation, dev selection;
+- :mod:`bench.finetune.train`: the training run around it (checks, windows, optimizer, schedule) and saving.
 
 Model-folder helpers shared with the other system kinds (:func:`~bench.modeldir.atomic_model_dir`,
 :func:`~bench.modeldir.read_json_object`, ...) live in :mod:`bench.modeldir`.
@@ -54,6 +55,7 @@ from bench.finetune.config import (
 )
 from bench.finetune.decoding import check_decode, decode_log_probs, iob2_constraints, viterbi_decode
 from bench.finetune.features import Features, build_features, encoding_stats
+from bench.finetune.loop import _evaluate_dev as _evaluate_dev
 from bench.finetune.optim import _make_optimizer as _make_optimizer
 from bench.finetune.optim import linear_warmup_schedule, parameter_groups
 from bench.finetune.predict import (
@@ -73,7 +75,6 @@ from bench.finetune.runtime import (
     seed_everything,
 )
 from bench.finetune.train import ProgressFn, finetune
-from bench.finetune.train import _evaluate_dev as _evaluate_dev
 from bench.finetune.train import _save as _save
 
 __all__ = [

@@ -1,5 +1,6 @@
-"""The training loop: :func:`finetune` (device, process group, cost sampling) around :func:`_finetune`
-(features, optimizer, epochs, dev selection), and :func:`_save` (atomic Hugging Face model folder)."""
+"""The training run: :func:`finetune` (device, process group, cost sampling) around :func:`_finetune`
+(checks, features, optimizer and schedule, then :func:`bench.finetune.loop.run_epochs`: epochs and dev
+selection), and :func:`_save` (atomic Hugging Face model folder)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,20 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.align import IGNORE_INDEX, EncodedSentence, encode_batch
+from bench.align import IGNORE_INDEX, encode_batch
 from bench.data.types import Sentence
 from bench.errors import ConfigError
-from bench.finetune.batching import collate, length_grouped_batches, shard_batches, split_by_tokens
-from bench.finetune.config import EpochStats, FinetuneConfig, FinetuneResult
-from bench.finetune.decoding import decode_log_probs
+from bench.finetune.batching import length_grouped_batches, shard_batches
+from bench.finetune.config import FinetuneConfig, FinetuneResult
 from bench.finetune.features import build_features, encoding_stats
+from bench.finetune.loop import LoopState, ProgressFn, TrainData, Training, run_epochs
 from bench.finetune.optim import _make_optimizer, linear_warmup_schedule
-from bench.finetune.predict import _log_probs_encoded
 from bench.finetune.runtime import (
     DistContext,
-    _autocast,
     init_distributed,
     local_rank_from_env,
     resolve_device,
@@ -33,63 +31,11 @@ from bench.finetune.runtime import (
     seed_everything,
 )
 from bench.gpu import GpuSampler
-from bench.metrics import strict_f1
 from bench.modeldir import MODEL_INFO_FILE, atomic_model_dir
 from bench.models import ModelSpec, load_for_training, model_max_length
 
 # One logger for the whole package, as when it was one module: log lines keep their "bench.finetune" name.
 log = logging.getLogger("bench.finetune")
-
-ProgressFn = Callable[[int, int, int, float], None]
-"""``progress(epoch, step, total_steps, loss)`` after every optimizer step (rank 0 only)."""
-
-
-def _all_reduce_sum(values: list[float], dist_ctx: DistContext, device: Any) -> list[float]:
-    if dist_ctx.world_size <= 1:
-        return values
-    import torch
-    import torch.distributed as dist
-
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t.tolist()
-
-
-def _evaluate_dev(
-    model: Any,
-    dev: Sequence[Sentence],
-    dev_encoded: Sequence[EncodedSentence],
-    *,
-    labels: Sequence[str],
-    pad_id: int,
-    config: FinetuneConfig,
-    device: Any,
-    precision: str,
-    dist_ctx: DistContext,
-) -> float:
-    """Dev strict F1 of the tags decoded as ``config.decode`` says; under DDP each rank predicts a
-    slice and the predictions are gathered."""
-    idx = list(range(dist_ctx.rank, len(dev), dist_ctx.world_size))
-    log_probs = _log_probs_encoded(
-        model,
-        [dev_encoded[i] for i in idx],
-        labels=labels,
-        pad_id=pad_id,
-        batch_size=config.eval_batch_size,
-        device=device,
-        precision=precision,
-        max_tokens=config.max_batch_tokens,
-    )
-    preds, _ = decode_log_probs(log_probs, labels, decode=config.decode)
-    mine = list(zip(idx, preds, strict=True))
-    if dist_ctx.world_size > 1:
-        import torch.distributed as dist
-
-        gathered: list[Any] = [None] * dist_ctx.world_size
-        dist.all_gather_object(gathered, mine)
-        mine = [pair for part in gathered for pair in part]
-    by_index = dict(mine)
-    return strict_f1([s.tags for s in dev], [by_index[i] for i in range(len(dev))])
 
 
 def finetune(
@@ -145,21 +91,87 @@ def _finetune(
     device: Any,
     precision: str,
 ) -> FinetuneResult:
+    """The run on a chosen device, precision and process group: checks, seeding, the model and its windows,
+    the optimizer and schedule, the epochs (:func:`~bench.finetune.loop.run_epochs`), the selected weights saved."""
     import torch
 
     t_start = time.perf_counter()
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
+    train = _training_sentences(train, labels, config)
+
+    seed_everything(config.seed, deterministic=config.deterministic)  # before the head is initialised
+    net, tokenizer = load_for_training(spec, labels=labels)
+    data = _prepare_data(train, dev, net, tokenizer, labels=labels, config=config)
+
+    net.to(device)
+    train_net: Any = net
+    if dist_ctx.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    run = _make_training(net, train_net, data, config=config, dist_ctx=dist_ctx, device=device, precision=precision)
+    log.info(
+        "finetune %s: %d windows (%d sentences), %d steps x %d epochs, lr %g, batch %d x %d rank(s), %s %s",
+        spec.name,
+        len(data.feats.inputs),
+        len(train),
+        run.steps_per_epoch,
+        run.epochs,
+        config.learning_rate,
+        config.batch_size,
+        dist_ctx.world_size,
+        device,
+        precision,
+    )
+
+    state = run_epochs(run, dev, labels=labels, progress=progress)
+    if config.select_best and state.best_state is not None and state.best_epoch != run.epochs:
+        net.load_state_dict(state.best_state)
+    if dist_ctx.is_main:
+        _save(
+            net,
+            tokenizer,
+            output_dir=output_dir,
+            labels=labels,
+            spec=spec,
+            config=config,
+            max_length=data.max_length,
+            stride=data.stride,
+            best_epoch=state.best_epoch,
+            best_f1=state.best_f1,
+        )
+    if dist_ctx.world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return _result(run, state, dev, output_dir=output_dir, t_start=t_start)
+
+
+def _training_sentences(train: Sequence[Sentence], labels: list[str], config: FinetuneConfig) -> Sequence[Sentence]:
+    """The training sentences, cut to ``max_train_sentences``; a ConfigError for a label set with
+    duplicates or for no sentences."""
     if len(set(labels)) != len(labels):
         raise ConfigError(f"label set has duplicates: {labels}")
     if config.max_train_sentences:
         train = train[: config.max_train_sentences]
     if not train:
         raise ConfigError("no training sentences")
-    label2id = {lab: i for i, lab in enumerate(labels)}
+    return train
 
-    seed_everything(config.seed, deterministic=config.deterministic)  # before the head is initialised
-    net, tokenizer = load_for_training(spec, labels=labels)
+
+def _prepare_data(
+    train: Sequence[Sentence],
+    dev: Sequence[Sentence],
+    net: Any,
+    tokenizer: Any,
+    *,
+    labels: list[str],
+    config: FinetuneConfig,
+) -> TrainData:
+    """The window settings (within what the model accepts), the labelled training windows and the encoded
+    dev sentences; warnings for split, empty and truncated training words and for unknown dev tags."""
+    label2id = {lab: i for i, lab in enumerate(labels)}
     max_length = min(config.max_length, model_max_length(net, tokenizer))
     stride = min(config.stride, max(0, max_length // 2 - 1))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -194,19 +206,30 @@ def _finetune(
     unseen = sorted({t for s in dev for t in s.tags} - set(labels))
     if unseen:
         log.warning("dev tags not in the label set (always counted as misses): %s", ", ".join(unseen))
+    return TrainData(
+        feats=feats,
+        dev_encoded=dev_encoded,
+        dev_stats=dev_stats,
+        max_length=max_length,
+        stride=stride,
+        pad_id=pad_id,
+        lengths=[len(x) for x in feats.inputs],
+        labelled_counts=[sum(y != IGNORE_INDEX for y in lab) for lab in feats.labels],
+    )
 
-    net.to(device)
-    train_net: Any = net
-    if dist_ctx.world_size > 1:
-        from torch.nn.parallel import DistributedDataParallel
 
-        train_net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    lengths = [len(x) for x in feats.inputs]
-    labelled_counts = [sum(y != IGNORE_INDEX for y in lab) for lab in feats.labels]
+def _make_training(
+    net: Any, train_net: Any, data: TrainData, *, config: FinetuneConfig, dist_ctx: DistContext, device: Any,
+    precision: str,
+) -> Training:
+    """The steps per epoch (this rank's batches over the gradient accumulation), AdamW, the linear
+    warm-up/decay schedule over all steps, and the gradient scaler (on for fp16 only)."""
+    import torch
+
     batches_per_rank = len(
         shard_batches(
             length_grouped_batches(
-                lengths,
+                data.lengths,
                 batch_size=config.batch_size,
                 seed=config.seed,
                 mega_batch_factor=config.mega_batch_factor,
@@ -225,179 +248,57 @@ def _finetune(
         optimizer, lambda s: linear_warmup_schedule(s, warmup_steps=warmup, total_steps=total_steps)
     )
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    log.info(
-        "finetune %s: %d windows (%d sentences), %d steps x %d epochs, lr %g, batch %d x %d rank(s), %s %s",
-        spec.name,
-        len(feats.inputs),
-        len(train),
-        steps_per_epoch,
-        epochs,
-        config.learning_rate,
-        config.batch_size,
-        dist_ctx.world_size,
-        device,
-        precision,
+    return Training(
+        net=net,
+        train_net=train_net,
+        data=data,
+        config=config,
+        dist_ctx=dist_ctx,
+        device=device,
+        precision=precision,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=scaler,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        epochs=epochs,
     )
 
-    history: list[EpochStats] = []
-    best_f1: float | None = None
-    best_epoch = 0
-    best_state: dict[str, Any] | None = None
-    loop_seconds = 0.0
-    eval_seconds_total = 0.0
-    tokens_total = positions_total = 0
-    step = 0
-    for epoch in range(1, epochs + 1):
-        net.train()
-        batches = shard_batches(
-            length_grouped_batches(
-                lengths,
-                batch_size=config.batch_size,
-                seed=config.seed + epoch,
-                mega_batch_factor=config.mega_batch_factor,
-                group=config.group_by_length,
-            ),
-            rank=dist_ctx.rank,
-            world_size=dist_ctx.world_size,
-        )
-        t0 = time.perf_counter()
-        loss_acc = torch.zeros((), device=device)
-        n_batches, ep_tokens, ep_positions = 0, 0, 0
-        optimizer.zero_grad(set_to_none=True)
-        for b, idx in enumerate(batches):
-            boundary = (b + 1) % config.grad_accumulation == 0 or b + 1 == len(batches)
-            micro = split_by_tokens(idx, lengths, max_tokens=config.max_batch_tokens)
-            labelled = [labelled_counts[i] for i in idx]
-            batch_labelled = max(1, sum(labelled))
-            for m, part in enumerate(micro):
-                batch = collate(
-                    [feats.inputs[i] for i in part], [feats.labels[i] for i in part], pad_id=pad_id, device=device
-                )
-                # the model's loss is the mean over this part's labelled words: weighted by the part's
-                # share, the parts' gradients add up to the whole batch's mean-loss gradient
-                share = 1.0 if len(micro) == 1 else sum(labelled_counts[i] for i in part) / batch_labelled
-                last = m + 1 == len(micro)
-                sync = nullcontext() if (boundary and last) or dist_ctx.world_size == 1 else train_net.no_sync()
-                with sync:
-                    with _autocast(device, precision):
-                        loss = train_net(**batch).loss * share
-                    scaler.scale(loss / config.grad_accumulation).backward()
-                loss_acc += loss.detach().float()
-                ep_positions += batch["input_ids"].numel()
-            n_batches += 1
-            ep_tokens += sum(len(feats.inputs[i]) for i in idx)
-            if boundary:
-                if config.max_grad_norm > 0:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                if progress is not None and dist_ctx.is_main:
-                    progress(epoch, step, total_steps, float(loss_acc) / n_batches)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        ep_seconds = time.perf_counter() - t0
-        loss_sum = float(loss_acc)
-        loss_sum, n_batches, ep_tokens, ep_positions = _all_reduce_sum(
-            [loss_sum, n_batches, ep_tokens, ep_positions], dist_ctx, device
-        )
-        if dist_ctx.world_size > 1:
-            ep_seconds = _all_reduce_sum([ep_seconds], dist_ctx, device)[0] / dist_ctx.world_size
-        loop_seconds += ep_seconds
-        tokens_total += int(ep_tokens)
-        positions_total += int(ep_positions)
 
-        dev_f1: float | None = None
-        t1 = time.perf_counter()
-        if dev and config.select_best:  # without selection dev would decide nothing: not evaluated
-            dev_f1 = _evaluate_dev(
-                net,
-                dev,
-                dev_encoded,
-                labels=labels,
-                pad_id=pad_id,
-                config=config,
-                device=device,
-                precision=precision,
-                dist_ctx=dist_ctx,
-            )
-        eval_s = time.perf_counter() - t1
-        eval_seconds_total += eval_s
-        stats = EpochStats(
-            epoch, loss_sum / max(1, n_batches), dev_f1, ep_seconds, eval_s, steps_per_epoch, int(ep_tokens)
-        )
-        history.append(stats)
-        log.info(
-            "epoch %d/%d: loss %.4f, dev strict F1 (%s) %s, %.1fs train (%.0f tokens/s), %.1fs eval",
-            epoch,
-            epochs,
-            stats.train_loss,
-            config.decode,
-            "n/a" if dev_f1 is None else f"{dev_f1:.4f}",
-            ep_seconds,
-            ep_tokens / ep_seconds if ep_seconds > 0 else 0.0,
-            eval_s,
-        )
-        improved = dev_f1 is not None and (best_f1 is None or dev_f1 > best_f1)
-        if not config.select_best or dev_f1 is None:
-            best_epoch, best_f1 = epoch, dev_f1
-        elif improved:
-            best_epoch, best_f1 = epoch, dev_f1
-            if epoch < epochs:  # the last epoch's weights are still in the model
-                best_state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
-            else:
-                best_state = None
-
-    if config.select_best and best_state is not None and best_epoch != epochs:
-        net.load_state_dict(best_state)
-    if dist_ctx.is_main:
-        _save(
-            net,
-            tokenizer,
-            output_dir=output_dir,
-            labels=labels,
-            spec=spec,
-            config=config,
-            max_length=max_length,
-            stride=stride,
-            best_epoch=best_epoch,
-            best_f1=best_f1,
-        )
-    if dist_ctx.world_size > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-    dev_sents_evaluated = len(dev) * epochs if config.select_best else 0
+def _result(
+    run: Training, state: LoopState, dev: Sequence[Sentence], *, output_dir: Path, t_start: float
+) -> FinetuneResult:
+    """The run's :class:`FinetuneResult` (its ``cost`` is filled in by :func:`finetune`)."""
+    config, data, device, precision = run.config, run.data, run.device, run.precision
+    feats, net, optimizer = data.feats, run.net, run.optimizer
+    loop_seconds, tokens_total, positions_total = state.loop_seconds, state.tokens_total, state.positions_total
+    dev_sents_evaluated = len(dev) * run.epochs if config.select_best else 0
     return FinetuneResult(
         model_dir=output_dir,
-        best_epoch=best_epoch,
-        best_dev_f1=best_f1,
-        history=tuple(history),
+        best_epoch=state.best_epoch,
+        best_dev_f1=state.best_f1,
+        history=tuple(state.history),
         train_wall_seconds=time.perf_counter() - t_start,
         train_loop_seconds=loop_seconds,
         train_tokens_per_second=tokens_total / loop_seconds if loop_seconds > 0 else 0.0,
-        train_samples_per_second=len(feats.inputs) * epochs / loop_seconds
+        train_samples_per_second=len(feats.inputs) * run.epochs / loop_seconds
         if loop_seconds > 0
         else 0.0,
-        eval_sentences_per_second=dev_sents_evaluated / eval_seconds_total
-        if dev_sents_evaluated and eval_seconds_total > 0
+        eval_sentences_per_second=dev_sents_evaluated / state.eval_seconds_total
+        if dev_sents_evaluated and state.eval_seconds_total > 0
         else None,
         windows_split=feats.windows_split,
         zero_subtoken_words=feats.zero_subtoken_words,
         truncated_words=feats.truncated_words,
         device=str(device),
         precision=precision,
-        world_size=dist_ctx.world_size,
+        world_size=run.dist_ctx.world_size,
         cost={},
         train_windows=len(feats.inputs),
-        train_real_tokens=sum(lengths),
+        train_real_tokens=sum(data.lengths),
         padding_fraction=1 - tokens_total / positions_total if positions_total else 0.0,
-        max_length=max_length,
-        dev_stats=dev_stats,
+        max_length=data.max_length,
+        dev_stats=data.dev_stats,
         kernels={
             "attention": getattr(getattr(net, "config", None), "_attn_implementation", None) or "unknown",
             "optimizer": "AdamW (fused)" if optimizer.defaults.get("fused") else
