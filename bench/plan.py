@@ -19,8 +19,10 @@ from bench.catalog import shipped_dir
 from bench.data.load import TaskData
 from bench.data.subsets import SUBSET_VERSION, check_train_size
 from bench.errors import ConfigError
-from bench.spec import SuiteSpec, SystemSpec, load_suite_file, train_sizes
-from bench.versions import SCORER_VERSION, system_version
+from bench.spec import SuiteSpec, SystemSpec, train_sizes
+from bench.systems import get_kind, resolved_config
+from bench.systems.suites import load_suite
+from bench.versions import SCORER_VERSION
 
 # Parameters the runner applies itself (data limits); everything else goes to the system.
 RUNNER_PARAMS = ("max_train_sentences", "max_eval_sentences")
@@ -52,8 +54,6 @@ class Cell:
     def config_hash(self) -> str:
         """Hash of everything that defines what the system learns: kind, model and the *resolved*
         configuration (defaults included, so a changed default is a different config)."""
-        from bench.systems import resolved_config
-
         semantic = {k: v for k, v in sorted(self.params.items()) if k not in NON_SEMANTIC_PARAMS}
         resolved = resolved_config(self.spec, semantic, seed=self.seed)
         resolved = {k: v for k, v in resolved.items() if k not in NON_SEMANTIC_PARAMS + ("seed",)}
@@ -78,15 +78,17 @@ def suite_file(name_or_path: str) -> Path | None:
 
 
 def find_suite(name_or_path: str) -> SuiteSpec:
+    """The suite a name or path refers to, read for running (:func:`bench.systems.suites.load_suite`: its
+    kinds and parameters checked); an unknown name lists the shipped suites."""
     path = Path(name_or_path)
     if path.suffix == ".toml":
         if not path.is_file():
             raise ConfigError(f"{path}: suite file not found")
-        return load_suite_file(path)
+        return load_suite(path)
     folder = shipped_dir("suites")
     candidate = folder / f"{name_or_path}.toml"
     if candidate.is_file():
-        return load_suite_file(candidate)
+        return load_suite(candidate)
     from bench.registry import Registry
 
     reg: Registry[Path] = Registry("suite")
@@ -169,7 +171,7 @@ def cell_key(cell: Cell, data: TaskData) -> dict[str, Any]:
         "system_config_hash": cell.config_hash(),
         "seed": cell.seed,
         "scorer_version": SCORER_VERSION,
-        "system_version": system_version(cell.spec.kind),
+        "system_version": get_kind(cell.spec.kind).version,
         **({} if cell.train_size is None else {"train_size": cell.train_size, "subset_version": SUBSET_VERSION}),
     }
 
@@ -184,7 +186,7 @@ def external_cell_key(data: TaskData, *, system: str, predictions_sha256: str) -
         "system_config_hash": predictions_sha256[:16],
         "seed": 0,
         "scorer_version": SCORER_VERSION,
-        "system_version": system_version("external"),
+        "system_version": get_kind("external").version,
     }
 
 

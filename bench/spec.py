@@ -3,22 +3,26 @@
 One schema, not two: the dataclasses *are* the schema. :func:`from_toml_dict` walks their fields,
 so a typo'd key in a task file (``entity_type = [...]``) is an error naming the file and the key,
 with a did-you-mean suggestion.
+
+Near the bottom of the layers (only :mod:`bench.choices`, :mod:`bench.registry` and :mod:`bench.errors`
+are below it), a spec knows no system kind and no reader: scheme and word-tokenizer names are checked
+against :mod:`bench.choices`, and a suite's system kinds and parameters against the kinds by
+:func:`bench.systems.suites.load_suite`, which reads a suite for running.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
-import math
 import tomllib
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.data.schemes import ALL_SCHEMES, SPANS
+from bench.choices import ALL_SCHEMES, SPANS, WORD_TOKENIZER_NAMES
 from bench.errors import ConfigError, name_problem
 
 SPLITS = ("train", "dev", "test")
@@ -107,11 +111,9 @@ class TaskSpec:
             raise ConfigError(f"{self.origin or self.name}: repair = true needs a tag scheme; scheme 'spans' has no tags")
         if self.local is None and self.hub is None:
             raise ConfigError(f"{self.origin or self.name}: task has neither [local] nor [hub] source")
-        from bench.data.wordtok import WORD_TOKENIZERS
-
-        if self.word_tokenizer not in WORD_TOKENIZERS:
+        if self.word_tokenizer not in WORD_TOKENIZER_NAMES:
             raise ConfigError(f"{self.origin or self.name}: unknown word_tokenizer '{self.word_tokenizer}' "
-                              f"(use one of {', '.join(WORD_TOKENIZERS)})")
+                              f"(use one of {', '.join(WORD_TOKENIZER_NAMES)})")
         for src in (self.local, self.hub):
             if src is not None:
                 bad = sorted(set(src.splits) - set(SPLITS))
@@ -133,8 +135,14 @@ def _unwrap_optional(tp: Any) -> Any:
     return tp
 
 
-def from_toml_dict(cls: type, data: Any, *, where: str, path: str = "") -> Any:
-    """Build dataclass ``cls`` from a TOML table, rejecting unknown keys and wrong types."""
+Checks = Mapping[type, Callable[[Any], None]]
+"""Checks a caller adds to some dataclasses, run on each as soon as it is built (in file order, before the
+table that holds it is finished); their ValueError is an error naming the file, as the dataclass's own."""
+
+
+def from_toml_dict(cls: type, data: Any, *, where: str, path: str = "", checks: Checks | None = None) -> Any:
+    """Build dataclass ``cls`` from a TOML table, rejecting unknown keys and wrong types; ``checks``: see
+    :data:`Checks`."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: [{path or cls.__name__}] must be a table, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
@@ -152,31 +160,34 @@ def from_toml_dict(cls: type, data: Any, *, where: str, path: str = "") -> Any:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"{where}: missing required key '{key}'")
             continue
-        kwargs[name] = _convert(hints[name], data[name], where=where, path=key)
+        kwargs[name] = _convert(hints[name], data[name], where=where, path=key, checks=checks)
     if "origin" in {f.name for f in dataclasses.fields(cls)}:
         kwargs["origin"] = where
     try:
-        return cls(**kwargs)
+        built = cls(**kwargs)
+        if checks and cls in checks:
+            checks[cls](built)
+        return built
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def _convert(tp: Any, value: Any, *, where: str, path: str) -> Any:
+def _convert(tp: Any, value: Any, *, where: str, path: str, checks: Checks | None = None) -> Any:
     tp = _unwrap_optional(tp)
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
-        return from_toml_dict(tp, value, where=where, path=path)
+        return from_toml_dict(tp, value, where=where, path=path, checks=checks)
     if origin is tuple:
         (inner, *_rest) = typing.get_args(tp)
         if not isinstance(value, list):
             raise ConfigError(f"{where}: '{path}' must be an array")
-        return tuple(_convert(inner, v, where=where, path=f"{path}[{i}]") for i, v in enumerate(value))
+        return tuple(_convert(inner, v, where=where, path=f"{path}[{i}]", checks=checks) for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: '{path}' must be a table")
         _, vtype = typing.get_args(tp)
         if dataclasses.is_dataclass(vtype):
-            return {k: from_toml_dict(vtype, v, where=where, path=f"{path}.{k}") for k, v in value.items()}
+            return {k: from_toml_dict(vtype, v, where=where, path=f"{path}.{k}", checks=checks) for k, v in value.items()}
         return dict(value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -212,7 +223,10 @@ def load_task_file(path: Path) -> TaskSpec:
 @dataclass(frozen=True)
 class SystemSpec:
     """A system in a suite: a trainable kind of :data:`bench.systems.SYSTEM_KINDS` (``crf``, ``spacy`` (the
-    optional extra ``nerbench[spacy]``), ``transformer`` (with a model name, local dir or hub id), ...)."""
+    optional extra ``nerbench[spacy]``), ``transformer`` (with a model name, local dir or hub id), ...).
+
+    The kind is checked against the kinds by :func:`bench.systems.suites.check_system` (a suite read for
+    running is: :func:`bench.systems.suites.load_suite`), not here: a spec knows no system."""
 
     kind: str
     model: str | None = None
@@ -227,13 +241,6 @@ class SystemSpec:
         for name, value in self.resources.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"resources.{name} must be a number >= 0, got {value!r}")
-        from bench.systems import SYSTEM_KINDS, spelled_kinds, trainable_kinds
-
-        if self.kind not in trainable_kinds():
-            hint = " (external predictions are scored with `nerbench score`)" if self.kind in SYSTEM_KINDS else ""
-            raise ValueError(f"system kind must be {spelled_kinds()}, got {self.kind!r}{hint}")
-        if SYSTEM_KINDS.get(self.kind).needs_model and not self.model:
-            raise ValueError(f"a {self.kind} system needs 'model' (named offline model, local dir or hub id)")
 
 
 @dataclass(frozen=True)
@@ -354,17 +361,16 @@ def train_sizes(values: Any, *, where: str) -> list[int | None]:
     return out
 
 
-def load_suite_file(path: Path) -> SuiteSpec:
-    """A suite, with the types of every system's and override's ``params`` checked at load time."""
-    suite = from_toml_dict(SuiteSpec, load_toml(path), where=str(path))
-    check_suite_params(suite, where=str(path))
-    return suite
+def load_suite_file(path: Path, *, check_system: Callable[[SystemSpec], None] | None = None) -> SuiteSpec:
+    """A suite as written, its own rules checked (names, tables, seeds, sizes). ``check_system`` checks each
+    ``[system.<name>]`` table as it is read, its ValueError an error naming the file; the kinds and their
+    parameters are checked by :func:`bench.systems.suites.load_suite`, which reads a suite for running."""
+    checks = {SystemSpec: check_system} if check_system is not None else None
+    return from_toml_dict(SuiteSpec, load_toml(path), where=str(path), checks=checks)
 
 
 # --------------------------------------------------------------------------- system parameters
 
-RUNNER_PARAM_TYPES: dict[str, type] = {"max_train_sentences": int, "max_eval_sentences": int}
-"""Parameters the runner applies itself (data limits, positive integers) for every system kind."""
 
 def param_types(cls: type) -> dict[str, type]:
     """A config dataclass's field types as TOML checks them (``X | None`` is ``X``: TOML has no null).
@@ -378,92 +384,3 @@ def param_types(cls: type) -> dict[str, type]:
     """
     hints = typing.get_type_hints(cls)
     return {f.name: _unwrap_optional(hints[f.name]) for f in dataclasses.fields(cls)}
-
-
-def system_param_types(kind: str) -> dict[str, type]:
-    """Every parameter a system of ``kind`` accepts in a suite, with its type (the kind's config fields,
-    the extras it accepts, and the runner's data limits). No torch, spaCy or scikit-learn is imported."""
-    from bench.systems import get_kind
-
-    return {**get_kind(kind).param_types(), **RUNNER_PARAM_TYPES}
-
-
-_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-
-
-def _shown(value: Any) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def check_params(params: dict[str, Any], kind: str, *, where: str) -> None:
-    """Types of one ``params`` table; ``where`` prefixes the message (file and system).
-
-    Unknown names are left to the system's own configuration (``FinetuneConfig.from_params``,
-    ``config_from_params``), which the runner builds for every cell before training anything.
-    """
-    types_ = system_param_types(kind)
-    for key, value in params.items():
-        if key not in types_:
-            continue
-        tp = types_[key]
-        if tp is float:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        elif tp is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif tp in (bool, str):
-            ok = isinstance(value, tp)
-        else:  # a type TOML cannot spell: left to the system's own config check
-            ok = True
-        if not ok:
-            raise ConfigError(f"{where}: {key} must be {_TYPE_WORDS[tp]}, got {_shown(value)}")
-        if tp is float and not math.isfinite(value):  # TOML spells nan and inf
-            raise ConfigError(f"{where}: {key} must be a finite number, got {_shown(value)}")
-        if key in RUNNER_PARAM_TYPES and value < 1:
-            raise ConfigError(f"{where}: {key} must be a positive integer, got {_shown(value)}")
-
-
-def check_suite_params(suite: SuiteSpec, *, where: str) -> None:
-    """Every system's ``params``, and every override's against each system it reaches (a system that
-    crosses a task the override names), so a wrong type fails when the suite is read; then the values'
-    ranges (:func:`check_param_ranges`)."""
-    for name, spec in suite.system.items():
-        check_params(spec.params, spec.kind, where=f"{where}: system '{name}'")
-    for k, o in enumerate(suite.override, start=1):
-        tasks = suite.tasks if o.task == "*" else (o.task,)
-        targets = [s for s in suite.system if o.system in ("*", s) and any(suite.crosses(t, s) for t in tasks)]
-        for name in targets:
-            scope = f"override {k} (task {o.task!r}, system {o.system!r})"
-            check_params(o.params, suite.system[name].kind, where=f"{where}: {scope}: system '{name}'")
-    check_param_ranges(suite, where=where)
-
-
-def check_param_ranges(suite: SuiteSpec, *, where: str) -> None:
-    """Each system's configuration as a cell of each task will build it (overrides applied), from the
-    names its config knows, so a value out of range (``learning_rate = nan``, ``epochs = 100000``) is
-    an error naming the file and the system when the suite is read; the ranges are the config
-    dataclasses' own. Unknown names are still left to the run plan (see :func:`check_params`)."""
-    from bench.systems import get_kind
-
-    seen: set[tuple[str, str]] = set()
-    for task in suite.tasks:
-        for name, spec in suite.system.items():
-            if not suite.crosses(task, name):
-                continue
-            kind = get_kind(spec.kind)
-            cls = kind.config_type()
-            if cls is None:
-                continue
-            fields = {f.name for f in dataclasses.fields(cls)} - set(RUNNER_PARAM_TYPES) - {"seed"}
-            params = {k: v for k, v in suite.params_for(task, name).items() if k in fields}
-            key = (name, json.dumps(params, sort_keys=True, default=repr))
-            if key in seen:
-                continue
-            seen.add(key)
-            try:
-                kind.resolve_config(params, seed=suite.seeds[0])
-            except ConfigError as exc:
-                on = "" if params == {k: v for k, v in spec.params.items() if k in fields} else f" (task '{task}')"
-                raise ConfigError(f"{where}: system '{name}'{on}: {exc}") from None

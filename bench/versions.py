@@ -1,11 +1,13 @@
 """Behaviour versions that go into every cell key.
 
 Bump :data:`SCORER_VERSION` when a metric's definition or the scoring code changes what it reports,
-and a system kind's ``version`` (:class:`bench.systems.SystemKind`, in its module under
-``bench/systems/``) when its training or prediction code changes what it learns or predicts. A
-result written under another version is *stale*: the report marks it, and ``nerbench run`` runs the
-cell again (``nerbench rescore`` refreshes a scorer-only change
-from the saved predictions without training).
+and a system kind's entry in :data:`SYSTEM_VERSIONS` (read by the kind's class in ``bench/systems/``)
+when its training or prediction code changes what it learns or predicts. A result written under
+another version is *stale*: the report marks it, and ``nerbench run`` runs the cell again (``nerbench
+rescore`` refreshes a scorer-only change from the saved predictions without training).
+
+The versions are recorded here, below the systems, so the report tells a stale result without importing
+a system.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ length, type confusion); the other metrics are unchanged, so ``nerbench rescore`
 4: a result's CI uses :data:`bench.metrics.BOOTSTRAP_SEED` (the report's), not the run's seed, so one
 number has one interval; only ``metrics.main.ci_low/ci_high/ci`` change (``nerbench rescore``)."""
 
+SYSTEM_VERSIONS: dict[str, int] = {"crf": 2, "external": 1, "lookup": 1, "spacy": 1, "transformer": 3}
+"""The implementation version of every system kind. A kind's class reads its own (``version =
+SYSTEM_VERSIONS["crf"]``, what each bump changed in its docstring there); a new kind adds its line
+(tested for every registered kind)."""
+
+
 def system_version(kind: str) -> int:
     """The implementation version of a system kind (0 for a kind this nerbench does not know)."""
-    from bench.systems import SYSTEM_KINDS
-
-    return SYSTEM_KINDS.get(kind).version if kind in SYSTEM_KINDS else 0
+    return SYSTEM_VERSIONS.get(kind, 0)
 
 
 def stale_reasons(result: dict[str, Any]) -> list[str]:

@@ -250,7 +250,7 @@ def test_param_types_come_from_the_config_without_importing_spacy() -> None:
     import subprocess
 
     code = (
-        "import sys; from bench.spec import system_param_types; t = system_param_types('spacy'); "
+        "import sys; from bench.systems.suites import system_param_types; t = system_param_types('spacy'); "
         "assert t['max_epochs'] is int and t['dropout'] is float and t['lang'] is str, t; "
         "assert t['max_train_sentences'] is int and t['device'] is str, t; "
         "assert 'spacy' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)"
@@ -324,15 +324,15 @@ def test_cell_process_preloads_spacy() -> None:
 def test_preflight_reads_the_installed_version_without_importing_spacy(monkeypatch: pytest.MonkeyPatch) -> None:
     from importlib import metadata
 
-    from baselines import spacy_ner
+    from baselines.spacy_ner import install
     from bench.systems import get_kind
 
     def missing(name: str) -> str:
         raise metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(spacy_ner.metadata, "version", missing)
+    monkeypatch.setattr(install.metadata, "version", missing)
     with pytest.raises(ConfigError, match=r"not installed: install nerbench\[spacy\]"):
         get_kind("spacy").preflight(None)
-    monkeypatch.setattr(spacy_ner.metadata, "version", lambda name: "2.3.9")
+    monkeypatch.setattr(install.metadata, "version", lambda name: "2.3.9")
     with pytest.raises(ConfigError, match=r"needs spaCy 3 \(found 2.3.9\)"):
         get_kind("spacy").preflight(None)

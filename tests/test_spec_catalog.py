@@ -9,6 +9,7 @@ from bench.data.load import load_task_data
 from bench.errors import ConfigError, DataFormatError, DataNotFoundError
 from bench.registry import Registry
 from bench.spec import load_suite_file, load_task_file
+from bench.systems.suites import load_suite
 
 from .conftest import TINY_TASK
 
@@ -146,7 +147,7 @@ def test_shipped_suites_load() -> None:
     assert {f.stem for f in files} >= {"default", "smoke", "seeds"}
     cat = load_catalog()
     for f in files:
-        suite = load_suite_file(f)
+        suite = load_suite(f)
         for t in suite.tasks:
             cat.get(t)
 
@@ -200,7 +201,7 @@ def suite_file(tmp_path: Path, body: str) -> Path:
 
 
 def test_suite_params_of_the_right_types_load(tmp_path: Path) -> None:
-    suite = load_suite_file(suite_file(tmp_path, SUITE))
+    suite = load_suite(suite_file(tmp_path, SUITE))
     assert suite.system["crf"].params["c1"] == 0 and suite.system["minilm-l6"].params["epochs"] == 2
 
 
@@ -230,7 +231,7 @@ def test_suite_params_of_the_wrong_type_name_file_system_and_key(
     assert old in SUITE
     p = suite_file(tmp_path, SUITE.replace(old, new))
     with pytest.raises(ConfigError) as err:
-        load_suite_file(p)
+        load_suite(p)
     assert str(err.value) == f"{p}: {message}"
 
 
@@ -238,25 +239,37 @@ def test_override_params_are_checked_against_the_systems_they_reach(tmp_path: Pa
     body = SUITE + '\n[[override]]\nsystem = "minilm-l6"\nparams = { epochs = "two" }\n'
     with pytest.raises(ConfigError, match=r"x.toml: override 1 \(task '\*', system 'minilm-l6'\): system 'minilm-l6': "
                                           r'epochs must be an integer, got "two"'):
-        load_suite_file(suite_file(tmp_path, body))
+        load_suite(suite_file(tmp_path, body))
     # an override for every system reaches the CRF too
     body = SUITE + '\n[[override]]\ntask = "bc5cdr"\nparams = { max_iterations = "ten" }\n'
     with pytest.raises(ConfigError, match=r"system 'crf': max_iterations must be an integer"):
-        load_suite_file(suite_file(tmp_path, body))
+        load_suite(suite_file(tmp_path, body))
     # ... unless the task it names runs no CRF
     body += '\n[task_systems]\nbc5cdr = ["minilm-l6"]\n'
-    assert load_suite_file(suite_file(tmp_path, body)).params_for("bc5cdr", "minilm-l6")["max_iterations"] == "ten"
+    assert load_suite(suite_file(tmp_path, body)).params_for("bc5cdr", "minilm-l6")["max_iterations"] == "ten"
 
 
 def test_unknown_param_names_are_left_to_the_run_plan(tmp_path: Path) -> None:
     """Names are checked when the runner plans the cells (tests/test_runner.py), with the system's own message."""
-    suite = load_suite_file(suite_file(tmp_path, SUITE.replace("epochs = 2", 'epochz = "two"')))
+    suite = load_suite(suite_file(tmp_path, SUITE.replace("epochs = 2", 'epochz = "two"')))
     assert suite.system["minilm-l6"].params["epochz"] == "two"
+
+
+def test_the_names_a_task_chooses_from_are_the_data_layers() -> None:
+    """bench.spec checks scheme and word tokenizer names against bench.choices, below the data layer that
+    implements them: the two agree."""
+    from bench.choices import ALL_SCHEMES, SPANS, TAG_SCHEME_NAMES, WORD_TOKENIZER_NAMES
+    from bench.data import schemes
+    from bench.data.wordtok import WORD_TOKENIZERS
+
+    assert tuple(schemes.TAG_SCHEMES) == TAG_SCHEME_NAMES and schemes.ALL_SCHEMES == ALL_SCHEMES == (*TAG_SCHEME_NAMES, SPANS)
+    assert tuple(WORD_TOKENIZERS) == WORD_TOKENIZER_NAMES
 
 
 def test_crf_param_types_are_the_crf_configs_fields() -> None:
     from baselines.crf import CrfConfig, config_from_params
-    from bench.spec import RUNNER_PARAM_TYPES, param_types, system_param_types
+    from bench.spec import param_types
+    from bench.systems.suites import RUNNER_PARAM_TYPES, system_param_types
 
     types_ = system_param_types("crf")
     assert {k: t for k, t in types_.items() if k not in RUNNER_PARAM_TYPES} == {
@@ -271,7 +284,7 @@ def test_transformer_param_types_come_from_finetune_config_without_torch() -> No
     from .conftest import REPO
 
     code = (
-        "import sys; from bench.spec import system_param_types; t = system_param_types('transformer'); "
+        "import sys; from bench.systems.suites import system_param_types; t = system_param_types('transformer'); "
         "assert t['epochs'] is int and t['learning_rate'] is float and t['max_train_sentences'] is int, t; "
         "assert t['torch_threads'] is int and t['trust_remote_code'] is bool and t['decode'] is str, t; "
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules and 'sklearn' not in sys.modules"

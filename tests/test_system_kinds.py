@@ -4,6 +4,7 @@ registration that the suite loader, the runner, the result files and ``nerbench 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,9 @@ import pytest
 from bench.__main__ import main
 from bench.errors import ConfigError
 from bench.results import iter_results
-from bench.spec import SystemSpec, system_param_types
+from bench.spec import SystemSpec
 from bench.systems import SYSTEM_KINDS, SystemKind, TrainedSystem, get_kind, trainable_kinds
+from bench.systems.suites import check_system, load_suite, system_param_types
 from bench.versions import system_version
 
 from .conftest import TINY_TASK
@@ -39,14 +41,32 @@ def test_every_kind_is_registered_once_and_describes_itself() -> None:
 def test_a_suite_cannot_train_external_predictions_or_an_unknown_kind() -> None:
     with pytest.raises(ValueError, match=r"must be 'crf', 'lookup', 'spacy' or 'transformer', got 'external' \(external "
                                          r"predictions are scored with `nerbench score`\)"):
-        SystemSpec("external")
+        check_system(SystemSpec("external"))
     with pytest.raises(ValueError, match="must be 'crf', 'lookup', 'spacy' or 'transformer', got 'hmm'$"):
-        SystemSpec("hmm")
+        check_system(SystemSpec("hmm"))
     with pytest.raises(ValueError, match="a transformer system needs 'model'"):
-        SystemSpec("transformer")
+        check_system(SystemSpec("transformer"))
     with pytest.raises(ConfigError, match="not trained by nerbench"):
         get_kind("external").train({}, model=None, train=[], dev=[], data=None, seed=1, model_dir=Path("x"),
                                    device="cpu", progress=None)
+
+
+def test_a_suite_read_for_running_checks_its_kinds_as_each_table_is_read(tmp_path: Path) -> None:
+    """bench.spec reads a suite as written and knows no kind; load_suite (what find_suite runs) checks each
+    system table's kind as it is read, so the error names the file and comes before the suite's own rules."""
+    from bench.spec import load_suite_file
+
+    p = tmp_path / "s.toml"
+    p.write_text('name = "s"\ntasks = ["tiny"]\nsystems = ["h"]\nseeds = [1]\n[system.h]\nkind = "hmm"\n')
+    assert load_suite_file(p).system["h"].kind == "hmm"
+    with pytest.raises(ConfigError) as err:
+        load_suite(p)
+    assert str(err.value) == f"{p}: system kind must be 'crf', 'lookup', 'spacy' or 'transformer', got 'hmm'"
+    p.write_text(p.read_text().replace("seeds = [1]", "seeds = []").replace('"hmm"', '"transformer"'))
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(p))}: a transformer system needs 'model'"):
+        load_suite(p)
+    with pytest.raises(ConfigError, match="seeds must be distinct"):
+        load_suite_file(p)
 
 
 def test_default_cluster_resources_come_from_the_kind() -> None:

@@ -18,7 +18,8 @@ import pytest
 
 from bench.__main__ import main
 from bench.errors import ConfigError, DataFormatError, NerbenchError
-from bench.spec import load_suite_file, load_task_file
+from bench.spec import load_task_file
+from bench.systems.suites import load_suite
 
 from .conftest import REPO, TINY_TASK
 from .test_bad_inputs import crf_dir, pos_sentences  # noqa: F401  (fixture)
@@ -177,7 +178,7 @@ def suite_file(tmp_path: Path, m: str = "epochs = 1", c: str = "max_iterations =
 def test_suite_params_out_of_range_name_file_system_and_bounds(tmp_path: Path, m: str, c: str, message: str) -> None:
     p = suite_file(tmp_path, m or "epochs = 1", c or "max_iterations = 5")
     with pytest.raises(ConfigError) as err:
-        load_suite_file(p)
+        load_suite(p)
     assert str(err.value) == f"{p}: {message}"
 
 
@@ -185,11 +186,11 @@ def test_an_override_out_of_range_names_the_task_it_reaches(tmp_path: Path) -> N
     p = suite_file(tmp_path, extra='\n[[override]]\ntask = "tiny"\nsystem = "m"\nparams = { epochs = 5000 }\n')
     with pytest.raises(ConfigError, match=re.escape(f"{p}: system 'm' (task 'tiny'): finetune config: epochs must be "
                                                     "from 1 to 1000, got 5000")):
-        load_suite_file(p)
+        load_suite(p)
     # values in range load, 0 threads is torch's default, and an override may bring a value back in range
     ok = suite_file(tmp_path, "learning_rate = 1.0, torch_threads = 0, epochs = 1000", "c1 = 2000.0",
                     '\n[[override]]\nsystem = "crf"\nparams = { c1 = 0.1 }\n')
-    assert load_suite_file(ok).system["m"].params["torch_threads"] == 0
+    assert load_suite(ok).system["m"].params["torch_threads"] == 0
 
 
 def test_config_dataclasses_refuse_nan_infinity_and_out_of_range() -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.choices import ALL_SCHEMES, SPANS
 from bench.errors import DataFormatError
 
 PREFIXES = frozenset("BIOES") | {"L", "U"}
@@ -26,10 +27,8 @@ TAG_SCHEMES: dict[str, frozenset[str]] = {
 }
 """Tag schemes a task may declare, with the prefixes each allows (``O`` is the outside tag)."""
 
-SPANS = "spans"
-"""The scheme of span-annotated sources (BRAT, ADE): there are no source tags to validate."""
-
-ALL_SCHEMES = (*TAG_SCHEMES, SPANS)
+# SPANS (the scheme of span-annotated sources) and ALL_SCHEMES (the tag schemes, then SPANS): the names live in
+# bench.choices, below the data layer, so bench.spec checks a task's scheme without importing this module.
 
 _END = {"E": "E", "L": "E", "S": "S", "U": "S"}
 """BILOU's ``L``/``U`` read as BIOES's ``E``/``S``."""

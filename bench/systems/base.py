@@ -82,7 +82,9 @@ class SystemKind:
     name: ClassVar[str]
     version: ClassVar[int]
     """Bump when training or prediction code changes what the kind learns or predicts: results made
-    under another version are stale (``nerbench run`` runs them again, the report marks them)."""
+    under another version are stale (``nerbench run`` runs them again, the report marks them). Read from
+    :data:`bench.versions.SYSTEM_VERSIONS` (``version = SYSTEM_VERSIONS["crf"]``), where the report finds
+    it without importing a system: bump it there."""
     summary: ClassVar[str] = ""
     needs_model: ClassVar[bool] = False
     """A suite's system of this kind must name a ``model`` (a transformer's weights)."""

@@ -10,11 +10,12 @@ from typing import Any
 from bench.data.wordtok import DEFAULT_WORD_TOKENIZER
 from bench.errors import ConfigError
 from bench.systems.base import RUNTIME_PARAMS, SystemKind, TrainedSystem, cpu_cost, timed_cpu, without_runtime
+from bench.versions import SYSTEM_VERSIONS
 
 
 class CrfKind(SystemKind):
     name = "crf"
-    version = 2
+    version = SYSTEM_VERSIONS["crf"]
     """2: saved predictions with per-word marginals."""
     summary = "linear-chain CRF (python-crfsuite, L-BFGS) on in-corpus features; see baselines/crf"
     deterministic = True

@@ -13,11 +13,12 @@ from typing import Any
 
 from bench.errors import ConfigError
 from bench.systems.base import SystemKind
+from bench.versions import SYSTEM_VERSIONS
 
 
 class ExternalKind(SystemKind):
     name = "external"
-    version = 1
+    version = SYSTEM_VERSIONS["external"]
     """1: conll, brat and jsonl predictions lined up with the gold words (bench/external/)."""
     summary = "predictions made outside nerbench, read and scored by `nerbench score`"
     trainable = False

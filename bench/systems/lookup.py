@@ -11,11 +11,12 @@ from typing import Any
 from baselines.lookup import LookupConfig, LookupModel, config_from_params
 from bench.data.wordtok import DEFAULT_WORD_TOKENIZER
 from bench.systems.base import RUNTIME_PARAMS, SystemKind, TrainedSystem, cpu_cost, timed_cpu, without_runtime
+from bench.versions import SYSTEM_VERSIONS
 
 
 class LookupKind(SystemKind):
     name = "lookup"
-    version = 1
+    version = SYSTEM_VERSIONS["lookup"]
     """1: unique-class training phrases, longest match (the CoNLL-2003 baseline)."""
     summary = "the CoNLL-2003 baseline: training entities with a unique class, longest match"
     deterministic = True

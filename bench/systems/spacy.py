@@ -1,4 +1,4 @@
-"""System kind ``spacy``: a blank spaCy pipeline's default NER model trained on the task (``baselines/spacy_ner.py``;
+"""System kind ``spacy``: a blank spaCy pipeline's default NER model trained on the task (``baselines/spacy_ner/``;
 the optional extra ``nerbench[spacy]``)."""
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from bench.systems.base import (
     timed_cpu,
     without_runtime,
 )
+from bench.versions import SYSTEM_VERSIONS
 
 
 class SpacyKind(SystemKind):
     name = "spacy"
-    version = 1
+    version = SYSTEM_VERSIONS["spacy"]
     """1: blank spaCy 3.8 pipeline, default NER model, dev-selected epoch."""
     summary = "spaCy's default NER (HashEmbedCNN tok2vec + transition-based parser), trained from blank"
     extra_params = dict(RUNTIME_PARAMS)  # CPU, thinc's own single thread: accepted and ignored

@@ -14,13 +14,14 @@ from typing import Any
 from bench.data.wordtok import DEFAULT_WORD_TOKENIZER
 from bench.errors import ConfigError
 from bench.systems.base import SystemKind, TrainedSystem, on_step
+from bench.versions import SYSTEM_VERSIONS
 
 log = logging.getLogger(__name__)
 
 
 class TransformerKind(SystemKind):
     name = "transformer"
-    version = 3
+    version = SYSTEM_VERSIONS["transformer"]
     """2: constrained Viterbi decoding by default, saved predictions with scores.
     3: a token budget per forward pass (max_batch_tokens): over-budget batches run as micro-batches."""
     summary = "a pretrained encoder fine-tuned for token classification (first-subword labels)"
