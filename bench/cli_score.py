@@ -1,7 +1,7 @@
 """``nerbench score``: score predictions of a system nerbench did not train into the common result schema.
 
 The predictions are read by :mod:`bench.external`, lined up with the task's gold split and scored by
-:func:`bench.runner.score_and_write`, like every trained system: the result (system kind
+:func:`bench.writing.score_and_write`, like every trained system: the result (system kind
 ``external``, seed 0) lands in ``<results-dir>/<task>/<system>/seed0-<split>.json`` with the saved
 word-level predictions beside it, so ``nerbench report`` puts it in the leaderboards next to the
 CRF and the transformers.
@@ -105,8 +105,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     from bench.catalog import resolve_task
     from bench.data.load import load_task_data
     from bench.plan import external_cell_key
-    from bench.runner import run_info, score_and_write
+    from bench.runner import run_info
     from bench.systems import get_kind
+    from bench.writing import score_and_write
 
     started = datetime.now(UTC).isoformat(timespec="seconds")
     check_system_name(args.system)

@@ -34,13 +34,11 @@ from bench.errors import NerbenchError
 from bench.plan import RUNNER_PARAMS, Cell, cell_key, is_deterministic
 from bench.results import (
     ResultError,
-    predictions_path,
     read_result,
     result_path,
-    write_predictions,
-    write_result,
 )
-from bench.spec import SuiteSpec, TaskSpec
+from bench.spec import SuiteSpec
+from bench.writing import score_and_write
 
 log = logging.getLogger(__name__)
 
@@ -261,100 +259,6 @@ def run_cell(
             train_subset=subset.describe() if subset else None, seen_train=train if subset else None,
         ))
     return written
-
-
-def prediction_rows(
-    sentences: list, pred: list[list[str]], *, scores: list[list[float]] | None = None,
-    pred_spans: list | None = None,
-) -> list[dict[str, Any]]:
-    """The saved-predictions lines of one split: sentence index and source, tags, and scores/spans."""
-    rows = []
-    for i, (s, tags) in enumerate(zip(sentences, pred, strict=True)):
-        if len(tags) != len(s.tokens):
-            raise NerbenchError(f"{s.source or f'sentence {i}'}: {len(s.tokens)} words but {len(tags)} predicted tags")
-        row: dict[str, Any] = {"id": i, "source": _portable_source(s.source), "tags": list(tags)}
-        if scores is not None:
-            row["scores"] = [float(x) for x in scores[i]]
-        if pred_spans is not None:
-            row["spans"] = [{"type": e.type, "fragments": [list(f) for f in e.fragments]} for e in pred_spans[i]]
-        rows.append(row)
-    return rows
-
-
-def _portable_source(source: str) -> str:
-    """``path:line`` without the machine's folders: the file name and line."""
-    path, sep, line = source.rpartition(":")
-    return f"{Path(path).name}{sep}{line}" if sep and line.isdigit() else Path(source).name if source else ""
-
-
-def score_and_write(
-    data: TaskData,
-    split: str,
-    sentences: list,
-    pred: list[list[str]],
-    *,
-    system: dict[str, Any],
-    key: dict[str, Any],
-    seed: int,
-    results_dir: Path,
-    scores: list[list[float]] | None = None,
-    pred_spans: list | None = None,
-    training: dict[str, Any] | None = None,
-    cost: dict[str, Any] | None = None,
-    prediction: dict[str, Any] | None = None,
-    started: str | None = None,
-    git: dict[str, Any] | None = None,
-    run: dict[str, Any] | None = None,
-    n_resamples: int = 1000,
-    extra_data: dict[str, Any] | None = None,
-    train_subset: dict[str, Any] | None = None,
-    seen_train: list[Sentence] | None = None,
-) -> Path:
-    """Score one split's predictions and write its result plus saved predictions; every system (trained
-    here or external) goes through this, so all results have one shape. A learning-curve point gives
-    its ``train_subset`` block, and the subset as ``seen_train`` (seen/unseen is relative to what the
-    system was trained on)."""
-    from bench import env as envmod
-    from bench.scoring import score_split, train_sentences
-
-    metrics, unit_counts = score_split(data.task, sentences, pred, n_resamples=n_resamples, pred_spans=pred_spans,
-                                       train=seen_train if seen_train is not None else train_sentences(data))
-    rows = prediction_rows(sentences, pred, scores=scores, pred_spans=pred_spans)
-    size = train_subset["size"] if train_subset else None
-    ppath = predictions_path(results_dir, data.task.name, system["name"], seed, split, train_size=size)
-    pref = write_predictions(ppath, rows)
-    n_tokens = sum(len(s.tokens) for s in sentences)
-    result = {
-        "task": _task_block(data, split),
-        "system": system,
-        "seed": seed,
-        "split": split,
-        "cell_key": key,
-        "data": {"eval_sentences": len(sentences), "eval_tokens": n_tokens, **(extra_data or {})},
-        "metrics": metrics,
-        "unit_counts": unit_counts,
-        "predictions": {**pref, "has_scores": scores is not None, "has_spans": pred_spans is not None},
-        "training": training or {},
-        "prediction": prediction or {},
-        "cost": cost or {},
-        "environment": envmod.environment(gpu=(cost or {}).get("gpu"), git=git),
-        "run": run or {},
-        "timestamps": {"started": started, "finished": datetime.now(UTC).isoformat(timespec="seconds")},
-        "data_warnings": data.warnings,
-    }
-    if train_subset is not None:
-        result["train_subset"] = train_subset
-    return write_result(results_dir, result)
-
-
-def _task_block(data: TaskData, split: str) -> dict[str, Any]:
-    t: TaskSpec = data.task
-    return {
-        "name": t.name, "version": t.version, "language": t.language, "domain": t.domain,
-        "entity_types": list(t.entity_types), "fingerprint": data.fingerprint,
-        "split_fingerprint": data.split_fingerprints.get(split), "source": data.source,
-        "provenance": getattr(data, "provenance", None), "span_scoring": t.span_scoring,
-    }
 
 
 @dataclass

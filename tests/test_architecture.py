@@ -20,7 +20,6 @@ MAX_FUNCTION_LINES = 80
 
 STILL_OVER: dict[str, int] = {
     "bench/cli_run.py": 521,
-    "bench/runner.py": 472,
 }
 """Modules and functions over the limits that are still to be split, with their size when listed: the list
 may only shrink (a listed one that fits now, or grew, fails the test too)."""

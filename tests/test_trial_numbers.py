@@ -81,7 +81,7 @@ def test_a_results_interval_does_not_depend_on_its_run_seed_and_is_the_reports(t
     from bench.data.load import TaskData
     from bench.data.types import SplitData
     from bench.results import read_result
-    from bench.runner import score_and_write
+    from bench.writing import score_and_write
 
     data = TaskData(TOY, {"train": SplitData("train", GOLD[:3]), "test": SplitData("test", GOLD)}, "local:toy", "f",
                     {})
