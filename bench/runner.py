@@ -34,9 +34,11 @@ from bench.errors import NerbenchError
 from bench.plan import RUNNER_PARAMS, Cell, cell_key, is_deterministic
 from bench.results import (
     ResultError,
+    prediction_rows,
     predictions_path,
     read_result,
     result_path,
+    task_references,
     write_predictions,
     write_result,
 )
@@ -263,30 +265,6 @@ def run_cell(
     return written
 
 
-def prediction_rows(
-    sentences: list, pred: list[list[str]], *, scores: list[list[float]] | None = None,
-    pred_spans: list | None = None,
-) -> list[dict[str, Any]]:
-    """The saved-predictions lines of one split: sentence index and source, tags, and scores/spans."""
-    rows = []
-    for i, (s, tags) in enumerate(zip(sentences, pred, strict=True)):
-        if len(tags) != len(s.tokens):
-            raise NerbenchError(f"{s.source or f'sentence {i}'}: {len(s.tokens)} words but {len(tags)} predicted tags")
-        row: dict[str, Any] = {"id": i, "source": _portable_source(s.source), "tags": list(tags)}
-        if scores is not None:
-            row["scores"] = [float(x) for x in scores[i]]
-        if pred_spans is not None:
-            row["spans"] = [{"type": e.type, "fragments": [list(f) for f in e.fragments]} for e in pred_spans[i]]
-        rows.append(row)
-    return rows
-
-
-def _portable_source(source: str) -> str:
-    """``path:line`` without the machine's folders: the file name and line."""
-    path, sep, line = source.rpartition(":")
-    return f"{Path(path).name}{sep}{line}" if sep and line.isdigit() else Path(source).name if source else ""
-
-
 def score_and_write(
     data: TaskData,
     split: str,
@@ -354,6 +332,7 @@ def _task_block(data: TaskData, split: str) -> dict[str, Any]:
         "entity_types": list(t.entity_types), "fingerprint": data.fingerprint,
         "split_fingerprint": data.split_fingerprints.get(split), "source": data.source,
         "provenance": getattr(data, "provenance", None), "span_scoring": t.span_scoring,
+        "reference": task_references(t),
     }
 
 

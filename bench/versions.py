@@ -17,7 +17,10 @@ SCORER_VERSION = 4
 3: ``metrics.analysis`` (seen/unseen mentions against the train split, nervaluate error types, entity
 length, type confusion); the other metrics are unchanged, so ``nerbench rescore`` brings v2 results up.
 4: a result's CI uses :data:`bench.metrics.BOOTSTRAP_SEED` (the report's), not the run's seed, so one
-number has one interval; only ``metrics.main.ci_low/ci_high/ci`` change (``nerbench rescore``)."""
+number has one interval; only ``metrics.main.ci_low/ci_high/ci`` change (``nerbench rescore``).
+Not bumped for ``metrics.analysis.examples`` (the most frequent spurious and missed mentions): they change
+no number, so results without them are not stale; the report shows none for them and ``nerbench rescore``
+adds them."""
 
 def system_version(kind: str) -> int:
     """The implementation version of a system kind (0 for a kind this nerbench does not know)."""

@@ -23,7 +23,7 @@ STILL_OVER: dict[str, int] = {
     "bench/cli_run.py": 521,
     "bench/finetune/train.py:_finetune": 273,
     "bench/models.py": 745, "bench/predict.py:read_input": 98,
-    "bench/runner.py": 472,
+    "bench/runner.py": 454,
 }
 """Modules and functions over the limits that are still to be split, with their size when listed: the list
 may only shrink (a listed one that fits now, or grew, fails the test too)."""
