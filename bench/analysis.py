@@ -19,6 +19,10 @@ main score's chunking), so the counts here add up to the main score's TP, FP and
 * **By length**: precision, recall and F1 of entities of 1, 2, 3 and 4+ words.
 * **Type confusion**: gold type × predicted type over entity pairs with the same boundaries (the
   diagonal is *correct*, every other cell *wrong type*).
+* **Examples**: the most frequent *spurious* and *missed* mentions (the error types above: a predicted
+  entity that overlaps no gold entity, a gold entity that no prediction overlaps) as ``[text, type,
+  count]``, the text being the mention's words joined by one space, as written. Each result keeps its
+  :data:`EXAMPLES_KEPT` most frequent of each; :func:`mean_over_seeds` sums the counts over seeds.
 
 Every function is pure and returns plain dicts, ints and floats (unrounded).
 """
@@ -43,6 +47,10 @@ LENGTHS = ("1", "2", "3", "4+")
 """Entity length buckets, in words."""
 ENTITIES = "conlleval chunks (same as main)"
 SEEN_RULE = "seen = the case-folded surface form occurs as a gold entity of the same type in the train split"
+EXAMPLES_KEPT = 20
+"""How many of its most frequent spurious and of its most frequent missed mentions a result keeps (the
+report shows the first 10 after summing over seeds; a mention below a seed's first 20 counts 0 for it)."""
+EXAMPLE_KINDS = ("spurious", "missed")
 
 
 def surface_form(words: Sequence[str], start: int, end: int) -> str:
@@ -133,6 +141,17 @@ def match_entities(gold: Sequence[Ent], pred: Sequence[Ent]) -> list[tuple[str, 
     return out
 
 
+def top_mentions(counts: Counter[tuple[str, str]], n: int | None = EXAMPLES_KEPT) -> list[list[Any]]:
+    """``[[text, type, count], ...]`` of ``counts`` (keyed by ``(text, type)``), most frequent first, ties
+    by text then type; the first ``n`` (all with ``None``).
+
+    >>> top_mentions(Counter({("Bo", "PER"): 1, ("Oslo", "LOC"): 3, ("Anna", "PER"): 1}), 2)
+    [['Oslo', 'LOC', 3], ['Anna', 'PER', 1]]
+    """
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [[text, etype, count] for (text, etype), count in ranked[:n]]
+
+
 def prf(tp: int, fp: int, fn: int) -> dict[str, Any]:
     """Counts with their precision, recall and F1 (0.0 where undefined, as in the main score).
 
@@ -161,6 +180,7 @@ def analyse(
         length        {"1"|"2"|"3"|"4+": {tp, fp, fn, gold, pred, precision, recall, f1}}
         confusion     {GOLD_TYPE: {PRED_TYPE: count}}     # same boundaries; zero cells left out
         seen_unseen   {seen: {tp, ...}, unseen: {tp, ...}, train_forms, rule}   # only with ``forms``
+        examples      {spurious: [[text, type, count], ...], missed: [...], kept: EXAMPLES_KEPT}
 
     >>> a = analyse([["Anna", "met", "Bo", "in", "Oslo"]], [["B-PER", "O", "B-PER", "O", "B-LOC"]],
     ...             [["B-PER", "O", "B-LOC", "O", "O"]], forms=frozenset({("PER", "anna")}))
@@ -168,6 +188,8 @@ def analyse(
     {'correct': 1, 'wrong_type': 1, 'wrong_boundaries': 0, 'wrong_both': 0, 'missed': 1, 'spurious': 0}
     >>> a["confusion"], a["seen_unseen"]["seen"]["f1"], a["seen_unseen"]["unseen"]["recall"]
     ({'PER': {'LOC': 1, 'PER': 1}}, 1.0, 0.0)
+    >>> a["examples"]["missed"], a["examples"]["spurious"]
+    ([['Oslo', 'LOC', 1]], [])
     """
     if not (len(words) == len(gold) == len(pred)):
         raise ValueError(f"{len(words)} word sequences, {len(gold)} gold and {len(pred)} predicted tag sequences")
@@ -175,6 +197,7 @@ def analyse(
     confusion: dict[str, Counter[str]] = defaultdict(Counter)
     length = {b: [0, 0, 0] for b in LENGTHS}
     seen = {"seen": [0, 0, 0], "unseen": [0, 0, 0]}
+    examples: dict[str, Counter[tuple[str, str]]] = {k: Counter() for k in EXAMPLE_KINDS}
     for w, g_tags, p_tags in zip(words, gold, pred, strict=True):
         g, p = tags_to_spans(g_tags), tags_to_spans(p_tags)
         g_set, p_set = set(g), set(p)
@@ -185,7 +208,10 @@ def analyse(
             if forms is not None:
                 seen["seen" if (t, surface_form(w, a, b)) in forms else "unseen"][k] += 1
         for kind, ge, pe in match_entities(g, p):
-            errors[(ge or pe)[0]][kind] += 1  # type: ignore[index]
+            t, a, b = ge or pe  # type: ignore[misc]
+            errors[t][kind] += 1
+            if kind in examples:
+                examples[kind][(" ".join(w[a:b]), t)] += 1
         gold_type = {(a, b): t for t, a, b in g}
         for t, a, b in p:
             if (a, b) in gold_type:
@@ -199,6 +225,7 @@ def analyse(
                         "per_type": {t: {k: errors[t][k] for k in ERROR_KINDS} for t in sorted(errors)}},
         "length": {b: prf(*length[b]) for b in LENGTHS},
         "confusion": {g_t: dict(sorted(row.items())) for g_t, row in sorted(confusion.items())},
+        "examples": {**{k: top_mentions(examples[k]) for k in EXAMPLE_KINDS}, "kept": EXAMPLES_KEPT},
     }
     if forms is not None:
         out["seen_unseen"] = {"seen": prf(*seen["seen"]), "unseen": prf(*seen["unseen"]),
@@ -227,6 +254,8 @@ def mean_over_seeds(analyses: Sequence[dict[str, Any]]) -> dict[str, Any]:
         error_types   {overall|TYPE: {kind: count}}
         length        {bucket: {precision, recall, f1, gold, pred}}
         confusion     {GOLD_TYPE: {PRED_TYPE: count}}
+        examples      {spurious|missed: [[text, type, count], ...] summed over seeds, most frequent first,
+                       seeds: how many carried examples} or None when none does (:func:`merge_examples`)
 
     >>> one = analyse([["Bo", "x"]], [["B-PER", "O"]], [["B-PER", "B-LOC"]], forms=frozenset())
     >>> two = analyse([["Bo", "x"]], [["B-PER", "O"]], [["O", "O"]], forms=frozenset())
@@ -258,4 +287,29 @@ def mean_over_seeds(analyses: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for g, p in sorted({(g, p) for c in conf for g, row in c.items() for p in row}):
         confusion[g][p] = statistics.fmean((c.get(g) or {}).get(p, 0) for c in conf)
     return {"seeds": len(analyses), "seen_unseen": seen_unseen, "error_types": error_types, "length": length,
-            "confusion": dict(confusion)}
+            "confusion": dict(confusion), "examples": merge_examples(analyses)}
+
+
+def merge_examples(analyses: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The examples of several seeds' analyses with their counts *summed* (a sum over seeds, not a mean:
+    the report says so), all of them, most frequent first; ``None`` when no analysis has examples (a
+    result scored before they were stored: ``nerbench rescore`` adds them).
+
+    >>> one = analyse([["Bo", "x"]], [["B-PER", "O"]], [["O", "B-LOC"]])
+    >>> merge_examples([one, one, {"error_types": {}}])
+    {'spurious': [['x', 'LOC', 2]], 'missed': [['Bo', 'PER', 2]], 'seeds': 2, 'kept': 20}
+    >>> merge_examples([{"error_types": {}}]) is None
+    True
+    """
+    found = [a["examples"] for a in analyses if isinstance(a.get("examples"), dict)]
+    if not found:
+        return None
+    out: dict[str, Any] = {}
+    for kind in EXAMPLE_KINDS:
+        counts: Counter[tuple[str, str]] = Counter()
+        for ex in found:
+            for text, etype, n in ex.get(kind) or ():
+                counts[(text, etype)] += n
+        out[kind] = top_mentions(counts, None)
+    kept = [ex["kept"] for ex in found if isinstance(ex.get("kept"), int)]
+    return {**out, "seeds": len(found), "kept": min(kept) if kept else None}

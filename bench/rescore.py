@@ -4,7 +4,8 @@ For a scorer change or a new metric no cell is trained again: each result's save
 predictions (``<run_id>.predictions.jsonl.gz``) are read back, checked against the result's sha256
 and the task data (same fingerprint, same number of sentences and words), scored with this
 checkout's scorer, and the result is rewritten with the new metrics, per-unit counts and scorer
-version. The system version is kept: predictions made by older system code stay stale. A result whose
+version. The system version is kept: predictions made by older system code stay stale. The task's
+published reference numbers are written into its ``task`` block as a new run would. A result whose
 ``metrics`` block is missing is rebuilt the same way (:func:`read_for_rescore`).
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 from bench.data.types import Entity
 from bench.errors import NerbenchError
 from bench.metrics import N_RESAMPLES
-from bench.results import ResultError, read_predictions, read_result, validate, write_result
+from bench.results import ResultError, read_predictions, read_result, task_references, validate, write_result
 from bench.versions import SCORER_VERSION
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def rescore_result(path: Path, result: dict[str, Any], data: Any, *, n_resamples
     previous = key.get("scorer_version")
     out["metrics"] = metrics
     out["unit_counts"] = unit_counts
+    out["task"] = {**result["task"], "reference": task_references(data.task)}  # older results have none
     out["cell_key"] = {**key, "scorer_version": SCORER_VERSION}
     out["rescored"] = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "from_scorer_version": previous}
     return out

@@ -161,6 +161,37 @@ def write_predictions(path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"file": Path(path).name, "sha256": hashlib.sha256(data).hexdigest(), "sentences": len(rows)}
 
 
+def prediction_rows(
+    sentences: list, pred: list[list[str]], *, scores: list[list[float]] | None = None,
+    pred_spans: list | None = None,
+) -> list[dict[str, Any]]:
+    """The saved-predictions lines of one split: sentence index and source, tags, and scores/spans."""
+    rows = []
+    for i, (s, tags) in enumerate(zip(sentences, pred, strict=True)):
+        if len(tags) != len(s.tokens):
+            raise NerbenchError(f"{s.source or f'sentence {i}'}: {len(s.tokens)} words but {len(tags)} predicted tags")
+        row: dict[str, Any] = {"id": i, "source": _portable_source(s.source), "tags": list(tags)}
+        if scores is not None:
+            row["scores"] = [float(x) for x in scores[i]]
+        if pred_spans is not None:
+            row["spans"] = [{"type": e.type, "fragments": [list(f) for f in e.fragments]} for e in pred_spans[i]]
+        rows.append(row)
+    return rows
+
+
+def _portable_source(source: str) -> str:
+    """``path:line`` without the machine's folders: the file name and line."""
+    path, sep, line = source.rpartition(":")
+    return f"{Path(path).name}{sep}{line}" if sep and line.isdigit() else Path(source).name if source else ""
+
+
+def task_references(task: Any) -> list[dict[str, Any]]:
+    """A task's published numbers (:class:`bench.spec.ReferenceResult`) as its results' ``task.reference`` block,
+    ``[{system, split, metric, value, source, note}, ...]``: a report finds them without the task file."""
+    return [{k: getattr(ref, k) for k in ("system", "split", "metric", "value", "source", "note")}
+            for ref in task.reference]
+
+
 def read_predictions(result_file: Path, result: dict[str, Any]) -> list[dict[str, Any]]:
     """The saved predictions of ``result`` (read from beside ``result_file``), checked against its sha256."""
     ref = result.get("predictions")
@@ -287,6 +318,32 @@ class _Check:
             for pred in self.table(f"{at}.confusion.{gold}", row):
                 self.name(f"{at}.confusion.{gold}: entity type", pred)
             self.numbers(f"{at}.confusion.{gold}", row)
+        if a.get("examples") is not None:
+            self.examples(f"{at}.examples", self.table(f"{at}.examples", a["examples"]))
+
+    def examples(self, at: str, ex: dict[str, Any]) -> None:
+        """``{spurious|missed: [[text, entity type, count], ...], kept: integer}`` (:func:`bench.analysis.analyse`)."""
+        for kind in ("spurious", "missed"):
+            if not isinstance(rows := ex.get(kind) or [], list):
+                self.fail(f"{at}.{kind}", "a list of [text, entity type, count]", rows)
+            for i, row in enumerate(rows):
+                if not (isinstance(row, list) and len(row) == 3 and isinstance(row[0], str) and _is_int(row[2])
+                        and row[2] >= 0):
+                    self.fail(f"{at}.{kind}[{i}]", "[text, entity type, count >= 0]", row)
+                self.name(f"{at}.{kind}[{i}]: entity type", row[1])
+        if ex.get("kept") is not None and not _is_int(ex["kept"]):
+            self.fail(f"{at}.kept", "an integer", ex["kept"])
+
+    def references(self, refs: Any) -> None:
+        """``task.reference``: the task's published numbers (:func:`task_references`); ``note`` is optional."""
+        if not isinstance(refs, list):
+            self.fail("task.reference", "a list of JSON objects", refs)
+        for i, block in enumerate(refs):
+            ref = self.table(f"task.reference[{i}]", block)
+            for key in ("system", "split", "metric", "value", "source", "note"):
+                want, ok = ("a number", _is_number) if key == "value" else ("a string", lambda v: isinstance(v, str))
+                if (key != "note" or key in ref) and not ok(ref.get(key)):
+                    self.fail(f"task.reference[{i}].{key}", want, ref.get(key))
 
 
 def check_fields(result: dict[str, Any], *, where: str) -> None:
@@ -295,7 +352,8 @@ def check_fields(result: dict[str, Any], *, where: str) -> None:
     a crash further on. Names (task, system, split, entity types) follow :func:`bench.errors.name_problem`,
     the rule of task and suite files; the seed is an integer; the cell-key fields are scalars; every
     number the report shows (:data:`NUMBER_PATHS`) is a number or ``null``; per-type scores, per-unit
-    counts and the error analysis have their documented shapes.
+    counts, the error analysis (its examples too) and the task's published references have their
+    documented shapes.
     """
     c = _Check(where)
     c.name("task.name", result["task"]["name"])
@@ -330,6 +388,8 @@ def check_fields(result: dict[str, Any], *, where: str) -> None:
                 raise ResultError(f"{where}: unit_counts.{mode} must be a list of [tp, fp, fn] integer triples")
     if (analysis := _dig(result, "metrics.analysis")) is not None:
         c.analysis("metrics.analysis", c.table("metrics.analysis", analysis))
+    if result["task"].get("reference") is not None:
+        c.references(result["task"]["reference"])
 
 
 def _dig(obj: Any, dotted: str) -> Any:

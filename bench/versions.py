@@ -19,7 +19,10 @@ SCORER_VERSION = 4
 3: ``metrics.analysis`` (seen/unseen mentions against the train split, nervaluate error types, entity
 length, type confusion); the other metrics are unchanged, so ``nerbench rescore`` brings v2 results up.
 4: a result's CI uses :data:`bench.metrics.BOOTSTRAP_SEED` (the report's), not the run's seed, so one
-number has one interval; only ``metrics.main.ci_low/ci_high/ci`` change (``nerbench rescore``)."""
+number has one interval; only ``metrics.main.ci_low/ci_high/ci`` change (``nerbench rescore``).
+Not bumped for ``metrics.analysis.examples`` (the most frequent spurious and missed mentions): they change
+no number, so results without them are not stale; the report shows none for them and ``nerbench rescore``
+adds them."""
 
 SYSTEM_VERSIONS: dict[str, int] = {"crf": 2, "external": 1, "lookup": 1, "spacy": 1, "transformer": 3}
 """The implementation version of every system kind. A kind's class reads its own (``version =

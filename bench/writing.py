@@ -10,33 +10,8 @@ from typing import Any
 
 from bench.data.load import TaskData
 from bench.data.types import Sentence
-from bench.errors import NerbenchError
-from bench.results import predictions_path, write_predictions, write_result
+from bench.results import prediction_rows, predictions_path, task_references, write_predictions, write_result
 from bench.spec import TaskSpec
-
-
-def prediction_rows(
-    sentences: list, pred: list[list[str]], *, scores: list[list[float]] | None = None,
-    pred_spans: list | None = None,
-) -> list[dict[str, Any]]:
-    """The saved-predictions lines of one split: sentence index and source, tags, and scores/spans."""
-    rows = []
-    for i, (s, tags) in enumerate(zip(sentences, pred, strict=True)):
-        if len(tags) != len(s.tokens):
-            raise NerbenchError(f"{s.source or f'sentence {i}'}: {len(s.tokens)} words but {len(tags)} predicted tags")
-        row: dict[str, Any] = {"id": i, "source": _portable_source(s.source), "tags": list(tags)}
-        if scores is not None:
-            row["scores"] = [float(x) for x in scores[i]]
-        if pred_spans is not None:
-            row["spans"] = [{"type": e.type, "fragments": [list(f) for f in e.fragments]} for e in pred_spans[i]]
-        rows.append(row)
-    return rows
-
-
-def _portable_source(source: str) -> str:
-    """``path:line`` without the machine's folders: the file name and line."""
-    path, sep, line = source.rpartition(":")
-    return f"{Path(path).name}{sep}{line}" if sep and line.isdigit() else Path(source).name if source else ""
 
 
 def score_and_write(
@@ -106,4 +81,5 @@ def _task_block(data: TaskData, split: str) -> dict[str, Any]:
         "entity_types": list(t.entity_types), "fingerprint": data.fingerprint,
         "split_fingerprint": data.split_fingerprints.get(split), "source": data.source,
         "provenance": getattr(data, "provenance", None), "span_scoring": t.span_scoring,
+        "reference": task_references(t),
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.analysis import ERROR_KINDS, analyse, match_entities, mean_over_seeds, train_forms
+from bench.analysis import ERROR_KINDS, EXAMPLES_KEPT, analyse, match_entities, mean_over_seeds, train_forms
 from bench.data.schemes import tags_to_spans
 from bench.data.types import Sentence
 from bench.metrics import score_tags
@@ -111,6 +111,11 @@ def test_error_types_split_nervaluates_strict_counts_and_add_up(data: st.DataObj
     diag = sum(n for g, row in a["confusion"].items() for p, n in row.items() if g == p)
     off = sum(n for g, row in a["confusion"].items() for p, n in row.items() if g != p)
     assert (diag, off) == (e["correct"], e["wrong_type"])
+    # the examples count the spurious and missed entities (all of them while fewer than EXAMPLES_KEPT differ)
+    for kind in ("spurious", "missed"):
+        listed = a["examples"][kind]
+        if len(listed) < EXAMPLES_KEPT:
+            assert sum(n for _, _, n in listed) == e[kind]
 
 
 def test_score_split_carries_the_analysis() -> None:
@@ -132,3 +137,28 @@ def test_mean_over_seeds() -> None:
     assert m["seen_unseen"]["unseen_gold_share"] == 0.5  # 2 of the 4 gold entities
     assert m["confusion"] == {"LOC": {"LOC": 0.5}, "ORG": {"ORG": 0.5, "PER": 0.5}, "PER": {"PER": 1.5}}
     assert m["length"]["3"]["f1"] is None  # no entity of 3 words in any seed: nothing measured
+
+
+def test_examples_are_the_most_frequent_spurious_and_missed_mentions_as_written() -> None:
+    # x3: gold PER "Anna", PER "Bo", LOC "Oslo"; predicted PER "Anna" and LOC "in" (overlaps no gold entity)
+    # x1: gold ORG "UN"; predicted MISC "the" (spurious) and PER "un said" (overlaps UN: wrong both, no example)
+    words = [["Anna", "met", "Bo", "in", "Oslo"]] * 3 + [["the", "UN", "said"]]
+    gold = [["B-PER", "O", "B-PER", "O", "B-LOC"]] * 3 + [["O", "B-ORG", "O"]]
+    pred = [["B-PER", "O", "O", "B-LOC", "O"]] * 3 + [["B-MISC", "B-PER", "I-PER"]]
+    a = analyse(words, gold, pred)
+    assert a["examples"] == {"spurious": [["in", "LOC", 3], ["the", "MISC", 1]],
+                             "missed": [["Bo", "PER", 3], ["Oslo", "LOC", 3]], "kept": EXAMPLES_KEPT}
+    assert a["error_types"]["overall"]["wrong_both"] == 1  # "UN" is not missed: "UN said" overlaps it
+    # case is kept ("UN" and "un" are two mentions); only the EXAMPLES_KEPT most frequent are stored
+    many = [[f"w{i}"] for i in range(EXAMPLES_KEPT + 5)] + [["UN"], ["un"], ["UN"]]
+    b = analyse(many, [["B-ORG"]] * len(many), [["O"]] * len(many))
+    assert len(b["examples"]["missed"]) == EXAMPLES_KEPT and b["examples"]["spurious"] == []
+    assert b["examples"]["missed"][:3] == [["UN", "ORG", 2], ["un", "ORG", 1], ["w0", "ORG", 1]]
+    # over seeds the counts are summed, not averaged
+    m = mean_over_seeds([a, a, analyse(words, gold, gold)])
+    assert m["examples"]["spurious"] == [["in", "LOC", 6], ["the", "MISC", 2]] and m["examples"]["seeds"] == 3
+    assert m["examples"]["missed"] == [["Bo", "PER", 6], ["Oslo", "LOC", 6]]
+    # an analysis stored before examples were: none to show
+    old = {k: v for k, v in a.items() if k != "examples"}
+    assert mean_over_seeds([old])["examples"] is None
+    assert mean_over_seeds([old, a])["examples"]["seeds"] == 1

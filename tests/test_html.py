@@ -26,7 +26,7 @@ from bench.cli_results import REPORT_MARK
 from bench.data.types import Sentence
 from bench.results import write_result
 from bench.scoring import score_split
-from bench.spec import LocalSource, TaskSpec
+from bench.spec import LocalSource, ReferenceResult, TaskSpec
 from bench.versions import SCORER_VERSION, system_version
 
 EVIL = '<img src=x onerror="alert(1)">'
@@ -36,6 +36,7 @@ SPEC = TaskSpec(
     name="toy", version="1", language="en", domain="tests", entity_types=("PER", "LOC", "ORG"), scheme="IOB2",
     licence="x", description=f'A toy task <script>alert("task")</script> & {EVIL}.', hub=None,
     local=LocalSource(folder="toy", format="conll", splits={"train": "a", "test": "b"}),
+    reference=(ReferenceResult(system="paper", split="test", metric="conlleval_f1", value=0.9, source=EVIL),),
 )
 GOLD = ("B-PER", "I-PER", "O", "B-LOC", "O", "B-ORG")
 MISS_LOC = ["B-PER", "I-PER", "O", "O", "O", "B-ORG"]
@@ -192,6 +193,14 @@ def test_tables_are_in_the_html_and_numbers_link_to_their_result_files(tmp_path:
     for seed in (1, 2):
         assert f"raw/toy/minilm-l6/seed{seed}-test.json" in files
     assert files.count(crf_file) > 10 and len(results) == 4  # every number of the crf row, in every table
+    # each leaderboard header says what its column means; the published numbers follow the test leaderboard
+    ths = {a.get("title") for t, a in tags.tags if t == "th"}
+    assert any(t and t.startswith("ignores the entity type") for t in ths)
+    assert tags.tables.index(leaderboard) + 1 == titles.index(["system", "split", "metric", "value", "source"])
+    # the most frequent missed mentions: ext.sys misses LOC "d" in all 6 sentences, minilm-l6 once over 2 seeds;
+    # the CRF's stray I-PER is a wrong boundary, neither spurious nor missed
+    examples = [t for t in tags.tables if t[0][:2] == ["#", "spurious mention"]]
+    assert [t[1:] for t in examples] == [[["1", "none", "", "", "d", "LOC", "6"]], [["1", "none", "", "", "d", "LOC", "1"]]]
 
 
 # ----------------------------------------------------------------------------- the browser
@@ -329,6 +338,19 @@ HEADER_JS = """(() => {
 })()"""
 
 
+TIPS_JS = """(() => {
+  const th = [...document.querySelectorAll("th")].find(c => c.textContent.trim() === %s);
+  return [th.title, th.querySelector("button").title];
+})()"""
+
+ORDER_JS = """(() => {
+  const keys = ["F1 (conlleval)", "Columns:", "Published reference numbers", "Per-type F1", "Most frequent spurious"];
+  const found = [...document.querySelectorAll("section:first-of-type th, section:first-of-type p")]
+    .map(e => e.textContent.trim()).map(t => keys.find(k => t.startsWith(k))).filter(k => k);
+  return found.filter((k, i) => found.indexOf(k) === i);
+})()"""
+
+
 @pytest.mark.slow
 def test_page_in_a_real_browser(tmp_path: Path, browser: DevTools) -> None:
     html_path, _ = write_page(tmp_path)
@@ -364,6 +386,12 @@ def test_page_in_a_real_browser(tmp_path: Path, browser: DevTools) -> None:
     assert evaluate(ROWS_JS) == ["minilm-l6", "crf", EXTERNAL]
     click("system")  # text: alphabetical
     assert evaluate(ROWS_JS) == sorted([EXTERNAL, "crf", "minilm-l6"], key=str.lower)
+    # a header's meaning is its tooltip, on the sort button too (the element under the pointer)
+    tips = evaluate(TIPS_JS % json.dumps("partial F1"))
+    assert tips[0].startswith("ignores the entity type") and tips[1] == tips[0] + " (click to sort)", tips
+    # the published numbers come right after the test leaderboard (its legend and notes between), the examples later
+    assert evaluate(ORDER_JS) == ["F1 (conlleval)", "Columns:", "Published reference numbers", "Per-type F1",
+                                  "Most frequent spurious"]
 
     browser.drain(0.3)
     errors = [e["params"] for e in browser.events if e.get("method") == "Runtime.exceptionThrown"

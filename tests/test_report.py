@@ -10,6 +10,7 @@ the diff before committing it::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import statistics
 from pathlib import Path
 from typing import Any
@@ -250,6 +251,119 @@ def test_error_analysis_in_rows_is_the_seed_mean_of_hand_computed_numbers() -> N
     assert crf["analysis"]["length"]["3"]["f1"] is None
     md = render_golden()
     assert "#### Error analysis" in md and "| crf | 0.8571 | 1.0000 | 0.7500 | 0.7143 |" in md
+
+
+def _toy_data() -> Any:
+    from bench.data.load import TaskData
+    from bench.data.types import SplitData
+
+    return TaskData(SPEC, {"train": SplitData("train", TRAIN), "test": SplitData("test", SENTENCES)}, "local:toy",
+                    "f00d", {})
+
+
+def _written(tmp_path: Path, system: str, pred: list[list[str]], seed: int = 1) -> tuple[Path, dict[str, Any]]:
+    """A result as a run writes it (:func:`bench.runner.score_and_write`), read back."""
+    from bench.results import read_result
+    from bench.runner import score_and_write
+
+    key = {"task": "toy", "task_version": "1", "data_fingerprint": "f00d", "system": system, "seed": seed,
+           "system_config_hash": "c", "scorer_version": SCORER_VERSION, "system_version": system_version("crf")}
+    path = score_and_write(_toy_data(), "test", SENTENCES, pred, system={"name": system, "kind": "crf"}, key=key,
+                           seed=seed, results_dir=tmp_path, n_resamples=20)
+    return path, read_result(path)
+
+
+def _block_after(md: str, heading: str, para: str) -> list[str]:
+    """The lines of ``md`` from the first ``para`` after ``heading`` on."""
+    lines = md.splitlines()
+    start = lines.index(heading)
+    return lines[next(i for i in range(start, len(lines)) if lines[i].startswith(para)):]
+
+
+def test_published_references_travel_with_the_results_and_sit_beside_the_test_leaderboard(tmp_path: Path) -> None:
+    _, r = _written(tmp_path, "crf", crf_pred())
+    assert r["task"]["reference"] == [{"system": "paper", "split": "test", "metric": "conlleval_f1", "value": 0.9,
+                                       "source": "a paper", "note": ""}]
+    published = "Published reference numbers"
+    for catalog in (None, Catalog(toy=SPEC)):  # without the task file they come from the results
+        md = report.render([r], catalog=catalog)
+        assert md.count(published) == 1
+        after = _block_after(md, "### test", "| crf |")  # the test leaderboard's row, its legend, then the numbers
+        assert after[2].startswith("Columns: ") and after[4].startswith(published), after[:6]
+        assert "| paper | test | conlleval_f1 | 0.9000 | a paper |" in md
+        assert published in report.render_html([r], catalog=catalog, plots=False)
+    # the catalogue entry wins where the report has one; a result written before carries none
+    other = dataclasses.replace(SPEC, reference=(ReferenceResult("newer", "test", "conlleval_f1", 0.95, "b"),))
+    md = report.render([r], catalog=Catalog(toy=other))
+    assert "| newer | test |" in md and "| paper |" not in md
+    old = copy.deepcopy(r)
+    del old["task"]["reference"]
+    assert published not in report.render([old]) and published in report.render([old], catalog=Catalog(toy=SPEC))
+    # references of several results are listed once; a dev-only task shows them after its first leaderboard
+    dev = copy.deepcopy(r)
+    dev.update(split="dev", seed=2)
+    md = report.render([dev, {**copy.deepcopy(dev), "seed": 3}])
+    assert md.count("| paper | test |") == 1 and md.index("### dev") < md.index(published)
+
+
+def test_rescore_fills_in_the_examples_and_references_of_an_older_result(tmp_path: Path) -> None:
+    """Examples and references change no number, so the scorer version stays: ``nerbench rescore`` adds them."""
+    from bench.rescore import rescore_result
+
+    path, fresh = _written(tmp_path, "crf", crf_pred())
+    assert fresh["metrics"]["analysis"]["examples"]["missed"] == [["d", "LOC", 6]]
+    old = copy.deepcopy(fresh)
+    del old["task"]["reference"], old["metrics"]["analysis"]["examples"]
+    md = report.render([old])
+    assert "spurious mention" not in md and "Published reference numbers" not in md
+    assert not report.group_results([old])["toy"]["test"][0].stale  # not stale: nothing to re-run
+    again = rescore_result(path, old, _toy_data())
+    assert again["metrics"] == fresh["metrics"] and again["task"] == fresh["task"]
+    assert again["cell_key"] == fresh["cell_key"]
+
+
+def test_examples_show_the_most_frequent_spurious_and_missed_mentions_summed_over_seeds() -> None:
+    results = make_results()
+    a = results[1:4]  # minilm-l6 cfgA: seeds 1, 2, 3 miss LOC "d" 1, 2, 3 times
+    assert [r["metrics"]["analysis"]["examples"]["missed"] for r in a] == [[["d", "LOC", s]] for s in (1, 2, 3)]
+    spurious = [[f"m{i}", "PER", 12 - i] for i in range(12)] + [["*x* | <b>", "ORG", 1]]
+    a[0]["metrics"]["analysis"]["examples"]["spurious"] = spurious[:11]
+    a[1]["metrics"]["analysis"]["examples"]["spurious"] = [["*x* | <b>", "ORG", 20]]
+    del a[2]["metrics"]["analysis"]["examples"]  # scored before examples were stored: adds nothing
+    md = report.render(results, catalog=Catalog(toy=SPEC))
+    table = _block_after(md, "#### Error analysis", "minilm-l6 (config cfgA), summed over 2 seeds of 3:")
+    assert table[2:4] == ["| # | spurious mention | type | count | missed mention | type | count |",
+                          "|--:|---|---|--:|---|---|--:|"]
+    # the counts are summed over the seeds; the first 10 of each are shown, the text as written
+    assert table[4] == "| 1 | \\*x\\* &#124; &lt;b&gt; | ORG | 20 | d | LOC | 3 |"
+    assert table[5] == "| 2 | m0 | PER | 12 |  |  |  |" and table[13] == "| 10 | m8 | PER | 4 |  |  |  |"
+    assert table[14] == ""
+    crf = _block_after(md, "#### Error analysis", "crf, summed over 1 seed:")
+    assert crf[4] == "| 1 | none |  |  | d | LOC | 6 |"  # STRAY's PER "b" is a wrong boundary, not spurious
+    assert "minilm-l6 (config cfgB), summed over 1 seed: no spurious or missed mention." in md
+    assert "bert-old, summed" not in md  # no analysis at all
+    page = report.render_html(results, catalog=Catalog(toy=SPEC), plots=False)
+    assert "<td>*x* | &lt;b&gt;</td>" in page and "summed over 2 seeds of 3" in page
+    # results written before examples were stored show no examples section, and nothing breaks
+    for r in results:
+        if isinstance(r["metrics"].get("analysis"), dict):
+            r["metrics"]["analysis"].pop("examples", None)
+    md = report.render(results, catalog=Catalog(toy=SPEC))
+    assert "#### Error analysis" in md and "spurious mention" not in md
+    assert next(r for r in report.json_rows(results) if r["system"] == "crf")["analysis"]["examples"] is None
+
+
+def test_each_leaderboard_says_what_its_columns_mean() -> None:
+    md = render_golden()
+    for heading in ("### test",):
+        legend = _block_after(md, heading, "Columns: ")[0]
+        assert "*partial F1*: ignores the entity type" in legend and "*F1 (conlleval)*: entity F1, boundaries " \
+            "and type must both be right" in legend
+        assert "*official F1*" not in legend  # only the columns the table has
+    assert md.count("Columns: ") == 1  # the golden report has one leaderboard (test)
+    page = report.render_html(make_results(), catalog=Catalog(toy=SPEC), plots=False)
+    assert '<th scope="col" data-type="num" class="num" title="ignores the entity type; a prediction that only ' \
+           'overlaps a gold entity counts half (nervaluate)">partial F1</th>' in page
 
 
 def test_empty_report() -> None:

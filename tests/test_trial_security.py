@@ -250,6 +250,13 @@ def _set(r: dict[str, Any], dotted: str, value: Any) -> None:
     ("metrics.analysis.seen_unseen.seen.f1", "high"),
     ("metrics.analysis.length.1", 3),
     ("metrics.analysis.confusion.PER", {"PER": "one"}),
+    ("metrics.analysis.examples", ["d"]),
+    ("metrics.analysis.examples.missed", [["d", "LOC", "six"]]),
+    ("metrics.analysis.examples.spurious", [["d", "<b>", 1]]),
+    ("metrics.analysis.examples.kept", "20"),
+    ("task.reference", "a paper"),
+    ("task.reference", [{"system": "p", "split": "test", "metric": "f1", "value": "0.9", "source": "s"}]),
+    ("task.reference", [{"system": "p", "split": "test", "metric": "f1", "value": 0.9}]),
 ])
 def test_a_wrongly_typed_result_is_named_and_skipped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, value: Any

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ from bench.report.groups import Group
 
 _MD_UNSAFE = re.compile(r"[<>|`\r\n]|&(?=#?\w+;)")
 _MD_ENTITIES = {"<": "&lt;", ">": "&gt;", "|": "&#124;", "`": "&#96;", "&": "&amp;", "\r": " ", "\n": " "}
+_MD_PUNCT = re.compile(r"([\\*_\[\]~])")
 
 
 def md_text(text: str) -> str:
@@ -27,6 +28,16 @@ def md_text(text: str) -> str:
     '&lt;img src=x onerror=alert(1)&gt; &#124; &#96;x&#96; &amp;amp;'
     """
     return _MD_UNSAFE.sub(lambda m: _MD_ENTITIES[m.group(0)], str(text))
+
+
+def md_verbatim(text: str) -> str:
+    r"""Text from the data (a mention) as written in the Markdown report: :func:`md_text`, and Markdown's
+    emphasis, link and escape characters backslash-escaped, so ``*a*`` shows its stars.
+
+    >>> print(md_verbatim("*a* [b](c) _d_ x|y"))
+    \*a\* \[b\](c) \_d\_ x&#124;y
+    """
+    return md_text(_MD_PUNCT.sub(r"\\\1", str(text)))
 
 
 def _f(x: float | None, digits: int = 4) -> str:
@@ -78,6 +89,8 @@ class Cell:
     """The results the number came from: the HTML page links the cell to their result file(s)."""
     task: str | None = None
     """A task name: the cell links to that task's section."""
+    verbatim: bool = False
+    """Text from the data (a mention): Markdown shows it as written (:func:`md_verbatim`)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,11 @@ class Table:
     """Per column: numbers (right-aligned, sorted numerically) or text."""
     rows: tuple[tuple[Cell, ...], ...]
     sortable: bool = True
+    tips: tuple[str, ...] = ()
+    """Per column, what it means ("" for none): the HTML page's header tooltips (:func:`legend` in Markdown)."""
+
+    def tip(self, i: int) -> str:
+        return self.tips[i] if i < len(self.tips) else ""
 
     def markdown(self) -> list[str]:
         lines = ["| " + " | ".join(md_text(c) for c in self.columns) + " |",
@@ -97,13 +115,15 @@ class Table:
 
 
 def _md_cell(c: Cell) -> str:
-    text = f"[{md_text(c.text)}](#{c.task})" if c.task else md_text(c.text)
+    text = f"[{md_text(c.text)}](#{c.task})" if c.task else md_verbatim(c.text) if c.verbatim else md_text(c.text)
     return f"**{text}** ↑" if c.best and len(text) else text
 
 
-def _table(columns: Sequence[tuple[str, bool]], rows: Sequence[Sequence[Cell]], *, sortable: bool = True) -> Table:
+def _table(columns: Sequence[tuple[str, bool]], rows: Sequence[Sequence[Cell]], *, sortable: bool = True,
+           tips: Mapping[str, str] | None = None) -> Table:
+    """A table of ``(label, numeric)`` columns; ``tips`` says what a column means, by label."""
     return Table(tuple(c for c, _ in columns), tuple(n for _, n in columns), tuple(tuple(r) for r in rows),
-                 sortable=sortable)
+                 sortable=sortable, tips=tuple((tips or {}).get(c, "") for c, _ in columns) if tips else ())
 
 
 def _num_cell(value: float | None, text: str, group: Group | None, *, best: float | None = None) -> Cell:
@@ -123,6 +143,8 @@ class Para:
     text: str
     plain: str | None = None
     """The text without Markdown markup, for the HTML page (``None``: ``text`` has none)."""
+    css: str = ""
+    """The HTML page's class for it (``legend``: a table's column legend, in small print)."""
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,21 @@
 """The error-analysis section of a task's test split, from the analysis each result carries
 (``metrics.analysis``, :mod:`bench.analysis`): F1 on seen and unseen mentions, nervaluate error types per
-entity type, F1 by entity length and type confusion, averaged over seeds."""
+entity type, the most frequent spurious and missed mentions (counts summed over seeds), F1 by entity length
+and type confusion (averaged over seeds)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.analysis import ERROR_KINDS, LENGTHS
+from bench.analysis import ERROR_KINDS, EXAMPLES_KEPT, LENGTHS
 from bench.report.blocks import Block, Cell, Heading, Para, Plots, _count, _f, _num_cell, _pct, _table, md_text
 from bench.report.groups import Group
 
+EXAMPLES_SHOWN = 10
+"""How many of the most frequent spurious and missed mentions the report shows per system."""
+MENTION_CHARS = 60
+"""A longer mention is cut to this many characters (with …) in the tables."""
 ERROR_LABELS = {"correct": "correct", "wrong_type": "wrong type", "wrong_boundaries": "wrong boundaries",
                 "wrong_both": "wrong both", "missed": "missed", "spurious": "spurious"}
 
@@ -64,6 +69,7 @@ def analysis_blocks(task: str, groups: list[Group], types: Sequence[str]) -> lis
                  "entity counts under its gold type, a spurious one under its predicted type): count, mean over "
                  "seeds, and its share of the row."),
             _table([("system", False), ("type", False)] + [(ERROR_LABELS[k], True) for k in ERROR_KINDS], rows)]
+    out += examples_blocks(with_analysis)
 
     golds = {tuple(round(a["length"].get(b, {}).get("gold") or 0) for b in LENGTHS) for _, a in with_analysis}
     sizes = (f"gold entities: {', '.join(f'{b}: {n:,}' for b, n in zip(LENGTHS, next(iter(golds)), strict=True))}"
@@ -86,4 +92,38 @@ def analysis_blocks(task: str, groups: list[Group], types: Sequence[str]) -> lis
                 _table([("gold \\ predicted", False)] + [(t, True) for t in ctypes], rows, sortable=False)]
     out += [Plots(task, ((("seen-unseen", f"{task}: F1 on seen and unseen mentions"),) if su else ())
                   + (("error-types", f"{task}: error types"),))]
+    return out
+
+
+def _mention(text: str) -> str:
+    return text if len(text) <= MENTION_CHARS else text[: MENTION_CHARS - 1] + "…"
+
+
+def examples_blocks(with_analysis: Sequence[tuple[Group, dict[str, Any]]]) -> list[Block]:
+    """The most frequent spurious and missed mentions of each system (groups whose results carry examples:
+    nothing for results scored before they were stored), side by side, counts summed over the seeds."""
+    found = [(g, ex) for g, a in with_analysis if (ex := a.get("examples"))]
+    if not found:
+        return []
+    text = (f"Most frequent *spurious* mentions (predicted, overlapping no gold entity) and *missed* mentions (gold, "
+            f"overlapped by no prediction), by their words as written and their type: the first {EXAMPLES_SHOWN}, "
+            f"with counts summed over the seeds (not averaged). Each result keeps its {EXAMPLES_KEPT} most frequent "
+            "of each, so a mention below that in one seed adds nothing for it. Wrong types and boundaries are "
+            "counted in the table above.")
+    out: list[Block] = [Para(text, text.replace("*", ""))]
+    cols = [("#", True), ("spurious mention", False), ("type", False), ("count", True), ("missed mention", False),
+            ("type", False), ("count", True)]
+    for g, ex in found:
+        spurious, missed = ex["spurious"][:EXAMPLES_SHOWN], ex["missed"][:EXAMPLES_SHOWN]
+        rows = []
+        for i in range(max(len(spurious), len(missed))):
+            cells = [Cell(str(i + 1), i + 1)]
+            for listed in (spurious, missed):
+                mention, etype, n = listed[i] if i < len(listed) else ("none" if i == 0 else "", "", None)
+                cells += [Cell(_mention(mention), verbatim=n is not None), Cell(etype),
+                          _num_cell(n, _count(n) if n else "", g)]
+            rows.append(cells)
+        seeds = f"{ex['seeds']} seed{'s' if ex['seeds'] != 1 else ''}" + (f" of {g.n}" if ex["seeds"] != g.n else "")
+        label = f"{g.label}, summed over {seeds}" + (":" if rows else ": no spurious or missed mention.")
+        out += [Para(md_text(label), label)] + ([_table(cols, rows, sortable=False)] if rows else [])
     return out

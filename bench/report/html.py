@@ -58,7 +58,8 @@ class _Links:
 def _html_table(t: Table, links: _Links) -> dict[str, Any]:
     return {
         "kind": "table", "sortable": t.sortable,
-        "columns": [{"label": c, "numeric": n} for c, n in zip(t.columns, t.numeric, strict=True)],
+        "columns": [{"label": c, "numeric": n, "tip": t.tip(i)}
+                    for i, (c, n) in enumerate(zip(t.columns, t.numeric, strict=True))],
         "rows": [[{
             "text": c.text, "numeric": n, "best": c.best,
             "sort": None if not n else ("" if c.sort is None else repr(float(c.sort))),
@@ -74,7 +75,7 @@ def _html_blocks(blocks: Sequence[Block], links: _Links, figures: Callable[[str,
             out.append({"kind": "heading", "level": b.level, "text": b.text,
                         "id": links.task_anchor.get(b.task) if b.task else None})
         elif isinstance(b, Para):
-            out.append({"kind": "para", "text": b.plain if b.plain is not None else b.text})
+            out.append({"kind": "para", "text": b.plain if b.plain is not None else b.text, "css": b.css})
         elif isinstance(b, Notes):
             if b.items:
                 out.append({"kind": "notes", "items": list(b.items)})

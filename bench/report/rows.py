@@ -51,7 +51,8 @@ def json_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     with ``"row": "leaderboard"`` (the learning curves' rows follow them: :func:`bench.report.curves.curve_json_rows`).
 
     Each row carries ``f1_seen``/``f1_unseen`` (mean F1 on mentions seen/unseen in train, ``None``
-    without an analysis) and ``analysis``, the seed-averaged error analysis (:meth:`Group.analysis`).
+    without an analysis) and ``analysis``, the seed-averaged error analysis (:meth:`Group.analysis`; its
+    ``examples`` are summed over seeds).
     """
     whole = [r for r in results if train_size_of(r) is None]  # learning-curve points: curves.curve_json_rows
     return [{**row, "row": "leaderboard"} for splits in group_results(whole).values() for gs in splits.values()

@@ -17,6 +17,7 @@ from bench.report.tables import (
     cost_table,
     leaderboard_notes,
     leaderboard_table,
+    legend,
     per_type_table,
     significance_blocks,
     summary_table,
@@ -30,12 +31,16 @@ def task_blocks(task: str, splits: dict[str, list[Group]], *, task_spec: Any | N
     if task_spec is not None:
         about = f"{task_spec.description} Language: {task_spec.language}; domain: {task_spec.domain}."
         out.append(Para(md_text(about), about))
+    refs = reference_blocks(references(task_spec, splits))
     for split in [s for s in ("test", "dev") if s in splits] + [s for s in splits if s not in ("test", "dev")]:
         groups = splits[split]
         rows = leaderboard_rows(groups)
         official = any(r["official_f1_mean"] is not None for r in rows)
-        out += [Heading(3, split), leaderboard_table(rows, official=official, groups=groups),
-                Notes(tuple(leaderboard_notes(rows)))]
+        table = leaderboard_table(rows, official=official, groups=groups)
+        out += [Heading(3, split), table, legend(table), Notes(tuple(leaderboard_notes(rows)))]
+        if split == "test" or "test" not in splits:  # beside the test results (else the first split's)
+            out += refs
+            refs = []
         if split == "test":
             types = list(task_spec.entity_types) if task_spec else sorted(
                 {t for g in groups for r in g.results for t in (first(r, PER_TYPE_PATHS) or {})}
@@ -45,12 +50,35 @@ def task_blocks(task: str, splits: dict[str, list[Group]], *, task_spec: Any | N
             out += significance_blocks(*significance_rows(groups), groups)
             out += [Plots(task, (("f1-vs-cost", f"{task}: F1 vs training cost"), ("per-type", f"{task}: per-type F1")))]
             out += analysis_blocks(task, groups, types)
-    if task_spec is not None and task_spec.reference:
-        out += [Para("Published reference numbers (other setups; for orientation):"), _table(
-            [("system", False), ("split", False), ("metric", False), ("value", True), ("source", False)],
-            [[Cell(ref.system), Cell(ref.split), Cell(ref.metric), Cell(f"{ref.value:.4f}", ref.value), Cell(ref.source)]
-             for ref in task_spec.reference])]
     return out
+
+
+REFERENCE_FIELDS = ("system", "split", "metric", "value", "source", "note")
+
+
+def references(task_spec: Any | None, splits: dict[str, list[Group]]) -> list[dict[str, Any]]:
+    """The task's published reference numbers: the catalogue entry's when the report has one (``task_spec``),
+    else those its results carry (``task.reference``, written when a result is scored or rescored; results
+    written before have none), each once, in order."""
+    if task_spec is not None:
+        return [{k: getattr(ref, k) for k in REFERENCE_FIELDS} for ref in task_spec.reference]
+    seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in (r for gs in splits.values() for g in gs for r in g.results):
+        for ref in r["task"].get("reference") or ():
+            seen.setdefault(tuple(ref.get(k) for k in REFERENCE_FIELDS), ref)
+    return list(seen.values())
+
+
+def reference_blocks(refs: list[dict[str, Any]]) -> list[Block]:
+    """The published numbers as a table (nothing when there are none)."""
+    if not refs:
+        return []
+    cols = [("system", False), ("split", False), ("metric", False), ("value", True), ("source", False)]
+    notes = any(ref.get("note") for ref in refs)
+    rows = [[Cell(ref["system"]), Cell(ref["split"]), Cell(ref["metric"]), Cell(f"{ref['value']:.4f}", ref["value"]),
+             Cell(ref["source"])] + ([Cell(ref.get("note") or "")] if notes else []) for ref in refs]
+    return [Para("Published reference numbers (other setups; for orientation, not a row of this benchmark):"),
+            _table(cols + ([("note", False)] if notes else []), rows)]
 
 
 def render_task(
@@ -72,7 +100,8 @@ COLUMNS = " ".join((
     "std over seeds. 95% CI = percentile bootstrap of the seed-averaged F1: each resample draws the evaluation",
     "units once and averages every seed's F1 on them; CI unit = documents where the task knows them, else",
     "sentences (count in brackets). strict F1 = seqeval mode=\"strict\", scheme=IOB2, where an ill-formed chunk",
-    "is no entity; partial = nervaluate partial-match F1 on the conlleval entities; official = the task's own",
+    "is no entity; partial = nervaluate partial-match F1 on the conlleval entities, which ignores the entity type",
+    "and counts a prediction that only overlaps a gold entity half; official = the task's own",
     "rule on the original spans. seen / unseen F1 = F1 (conlleval) on the mentions whose case-folded surface",
     "form is / is not an entity of the same type in the train split (– for results scored without it).",
     "invalid tags = predicted I- tags that continue no entity (mean over seeds).",

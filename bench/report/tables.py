@@ -27,6 +27,28 @@ from bench.report.blocks import (
 from bench.report.groups import Group
 from bench.report.rows import across_tasks_rows, leaderboard_rows
 
+LEADERBOARD_COLUMNS = {
+    "F1 (conlleval)": "entity F1, boundaries and type must both be right (the main score; mean ± std over seeds)",
+    "95% CI": "bootstrap interval of the seed-averaged F1 over the CI units",
+    "CI unit": "what the CI resamples: documents, else sentences (how many)",
+    "strict F1": "as F1, but an ill-formed chunk (a stray I- tag) is no entity",
+    "partial F1": "ignores the entity type; a prediction that only overlaps a gold entity counts half (nervaluate)",
+    "official F1": "the task's own rule on the original character spans",
+    "seen F1": "F1 on mentions whose case-folded text is a train entity of the same type",
+    "unseen F1": "F1 on the other mentions",
+    "invalid tags": "predicted I- tags that continue no entity",
+    "seeds": "training seeds averaged (deterministic: run once, every seed gives the same model)",
+    "stale": "made by other scorer or system code (re-run or rescore)",
+}
+"""What each leaderboard column means: the legend under every leaderboard, and its header tooltips in HTML."""
+
+
+def legend(table: Table) -> Para:
+    """One line under a table saying what its columns mean (those with a tip)."""
+    parts = [(c, table.tip(i)) for i, c in enumerate(table.columns) if table.tip(i)]
+    return Para("Columns: " + "; ".join(f"*{c}*: {t}" for c, t in parts) + ".",
+                "Columns: " + "; ".join(f"{c}: {t}" for c, t in parts) + ".", css="legend")
+
 
 def leaderboard_table(rows: list[dict[str, Any]], *, official: bool,
                       groups: Sequence[Group | None] | None = None) -> Table:
@@ -56,7 +78,7 @@ def leaderboard_table(rows: list[dict[str, Any]], *, official: bool,
         cells += [score("f1_seen"), score("f1_unseen"), Cell(_count(r["invalid_tags"]), r["invalid_tags"], group=g),
                   Cell(_seeds_text(r), r["n_seeds"], group=g), Cell("stale" if r["stale"] else "")]
         out.append(cells)
-    return _table(cols, out)
+    return _table(cols, out, tips=LEADERBOARD_COLUMNS)
 
 
 def _seeds_text(r: dict[str, Any]) -> str:
