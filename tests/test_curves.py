@@ -241,3 +241,11 @@ def test_bad_sizes_for_tables_are_refused(tmp_path: Path, table: str, why: str) 
     path.write_text(path.read_text() + "\n[[sizes_for]]\n" + table + "\n")
     with pytest.raises(ConfigError, match=why):
         load_suite_file(path)
+
+
+def test_each_curve_point_has_its_own_cell_log(tmp_path: Path) -> None:
+    from bench.executors import cell_log_name
+
+    suite = load_suite_file(suite_file(tmp_path, '[2, "all"]'))
+    assert [cell_log_name(c) for c in plan(suite, systems=["crf"])] == [
+        "tiny.crf.n2.seed1.log", "tiny.crf.n2.seed2.log", "tiny.crf.n2.seed3.log", "tiny.crf.seed1.log"]

@@ -44,8 +44,10 @@ class InlineExecutor:
 
 
 def cell_log_name(cell: Any) -> str:
-    """File name of a cell's own log: ``<task>.<system>.seed<k>.log``."""
-    return f"{cell.task}.{cell.system}.seed{cell.seed}.log"
+    """File name of a cell's own log: ``<task>.<system>.seed<k>.log`` (``<task>.<system>.n<size>.seed<k>.log``
+    for a learning curve's point)."""
+    size = "" if getattr(cell, "train_size", None) is None else f".n{cell.train_size}"
+    return f"{cell.task}.{cell.system}{size}.seed{cell.seed}.log"
 
 
 def require_ray() -> Any:
