@@ -149,11 +149,17 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", default="-", help="input file, or - for standard input (default)")
     p.add_argument("--format", default="text", choices=["text", "jsonl", "conll"],
                    help="input: text (one document per line), jsonl (a 'text' field), conll (word per line)")
-    p.add_argument("--pos-column", type=int, help="CoNLL input: column with POS tags (CRFs trained with POS)")
+    p.add_argument("--pos-column", type=int,
+                   help="CoNLL input: column with POS tags (CRFs trained with POS; default: the column the model "
+                   "folder records, its training task's pos_column)")
     p.add_argument("--word-tokenizer", help="text/jsonl input: how to cut it into words (simple, conll); "
                    "default: the one the model's training task names, recorded in the model folder")
     p.add_argument("--output", default="-", help="output file, or - for standard output")
     p.add_argument("--output-format", choices=["jsonl", "conll"], help="default: conll for conll input, else jsonl")
+    p.add_argument("--output-columns", choices=["input,pred", "word,pred"],
+                   help="CoNLL output: input,pred (default for conll input) keeps every input line and column "
+                   "(-DOCSTART- and blank lines too) and appends the predicted tag, ready for conlleval; "
+                   "word,pred writes the word and the predicted tag only")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--decode", choices=["viterbi", "argmax"],
@@ -167,8 +173,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from bench.errors import ConfigError
     from bench.predict import format_output, load_predictor, predict_docs, read_input
+    from bench.predict_conll import conll_lines, output_columns, read_layout, recorded_pos_column
     from bench.results import atomic_write_text
 
+    out_fmt = args.output_format or ("conll" if args.format == "conll" else "jsonl")
+    columns = output_columns(args.output_columns, input_format=args.format, output_format=out_fmt)
     predictor = load_predictor(args.model, device=args.device, batch_size=args.batch_size, decode=args.decode)
     if args.input == "-":
         lines = sys.stdin.buffer.read().splitlines()
@@ -177,21 +186,32 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise ConfigError(f"{path}: input file not found")
         lines = path.read_bytes().splitlines()
-    report = read_input(lines, args.format, pos_column=args.pos_column, source=args.input,
+    pos_column = args.pos_column
+    if pos_column is None and args.format == "conll":
+        pos_column = recorded_pos_column(args.model)
+    report = read_input(lines, args.format, pos_column=pos_column, source=args.input,
                         word_tokenizer=args.word_tokenizer or predictor.word_tokenizer)
+    layout = read_layout(lines, source=args.input) if args.format == "conll" else None
     for line, why in report.skipped:
         print(f"{args.input}:{line}: skipped: {why}", file=sys.stderr)
     tags, ents, seconds = predict_docs(predictor, report.docs)
-    out_fmt = args.output_format or ("conll" if args.format == "conll" else "jsonl")
-    text = "".join(format_output(report.docs, tags, ents, out_fmt))
+    if layout is not None and out_fmt == "conll" and columns == "input,pred":
+        text = "".join(conll_lines(layout, report.docs, tags))
+        if layout.sentences > len(report.docs):
+            print(f"{layout.sentences - len(report.docs)} sentence(s) left out: their lines are tagged O in the output",
+                  file=sys.stderr)
+    else:
+        text = "".join(format_output(report.docs, tags, ents, out_fmt))
     if args.output == "-":
         sys.stdout.write(text)
     else:
         atomic_write_text(Path(args.output), text)
     n = len(report.docs)
+    unit = "sentence" if layout is not None else "document"
+    read = f"{n} sentence(s) in {layout.documents} document(s)" if layout is not None else f"{n} document(s)"
     print(
-        f"{n} document(s), {sum(len(e) for e in ents)} entities, {len(report.skipped)} line(s) skipped; "
-        f"{n / seconds if seconds > 0 else 0:.1f} documents/s ({predictor.kind})",
+        f"{read}, {sum(len(e) for e in ents)} entities, {len(report.skipped)} line(s) skipped; "
+        f"{n / seconds if seconds > 0 else 0:.1f} {unit}s/s ({predictor.kind})",
         file=sys.stderr,
     )
     return 0

@@ -121,8 +121,8 @@ def read_input(
     Reading nothing at all (an empty, binary or wrongly encoded input) raises :class:`NothingReadError`
     naming ``source``, so a command never succeeds on "0 documents". Text and JSONL are cut into words
     by ``word_tokenizer`` (see :func:`doc_from_text`); CoNLL input is already words. A ``-DOCSTART-``
-    line must stand between blank lines, the task reader's rule (:class:`bench.data.conll.DocstartRule`):
-    one inside a sentence or followed by a token line is a :class:`bench.errors.DataFormatError` naming ``source``
+    line stands between sentences, the task reader's rule (:class:`bench.data.conll.DocstartRule`):
+    one inside a sentence is a :class:`bench.errors.DataFormatError` naming ``source``
     and the line, not a sentence split in two.
     """
     get_word_tokenizer(word_tokenizer)  # an unknown name fails before any line is read
@@ -310,7 +310,8 @@ def predict_docs(
 def format_output(
     docs: Sequence[Doc], tags: Sequence[list[str]], ents: Sequence[list[dict[str, Any]]], fmt: str
 ) -> Iterable[str]:
-    """JSONL (one object per input document, entities in character offsets) or CoNLL (word, tag)."""
+    """JSONL (one object per input document, entities in character offsets) or CoNLL (word, tag; for CoNLL
+    output that keeps the input's lines and columns see :mod:`bench.predict_conll`)."""
     if fmt == "conll":
         for d, t in zip(docs, tags, strict=True):
             for w, tag in zip(d.words, t, strict=True):

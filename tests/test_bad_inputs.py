@@ -67,12 +67,13 @@ def test_conll_tokens_of_odd_characters_keep_their_word_and_get_one_tag(
     rc, out, err = run_cli(["predict", "--model", str(crf_dir), "--input", str(src), "--format", "conll",
                             "--pos-column", "1"], capsys)
     assert rc == 0, err
-    first, second, rest = out.split("\n\n")
-    rows = [line.split("\t") for line in first.split("\n")]
+    first, second = out.split("\n\n")  # the input's lines: no blank line after the last sentence
+    rows = [line.split(sep) for line in first.split("\n")]
     assert [r[0] for r in rows] == words  # every word kept, the file's BOM not part of "Anna"
-    assert all(len(r) == 2 and r[1] in ("O", "B-PER", "I-PER", "B-LOC", "I-LOC") for r in rows), rows
-    assert second.split("\t")[0] == "Rome" and rest == ""
-    assert "2 document(s)" in err and "0 line(s) skipped" in err
+    # every input column kept, the predicted tag appended
+    assert all(len(r) == 4 and r[-1] in ("O", "B-PER", "I-PER", "B-LOC", "I-LOC") for r in rows), rows
+    assert second.split(" ")[:2] == ["Rome", "NNP"] and second.endswith("\n") and second.count("\n") == 1
+    assert "2 sentence(s) in 1 document(s)" in err and "0 line(s) skipped" in err
 
 
 def test_only_ascii_blanks_end_a_conll_sentence() -> None:

@@ -196,11 +196,11 @@ def test_docstart_inside_a_sentence_is_an_error_naming_its_line(tmp_path: Path) 
     assert err.value.line == 4 and "-DOCSTART- inside a sentence: line 3 is a token line" in str(err.value)
 
 
-def test_docstart_followed_by_a_token_line_is_an_error(tmp_path: Path) -> None:
+def test_docstart_directly_before_a_sentence_opens_its_document(tmp_path: Path) -> None:
+    """CoNLL-2002's layout (no blank line after the marker); tests/test_conll_files.py has predict's side."""
     p = write(tmp_path, "A O\n\n-DOCSTART- -X- O\nYork B-LOC\n")
-    with pytest.raises(DataFormatError) as err:
-        read_conll_file(p)
-    assert err.value.line == 3 and "-DOCSTART- line is followed by line 4 without a blank line" in str(err.value)
+    sents, _ = read_conll_file(p)
+    assert [(s.tokens, s.doc_id) for s in sents] == [(("A",), "doc0"), (("York",), "doc1")]
 
 
 @pytest.mark.parametrize("char", ["\u00a0", "\u200b", "\ufeff", "\u2028", "\u0085", "\u3000", "\x0c"])

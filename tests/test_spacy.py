@@ -182,11 +182,11 @@ def test_nerbench_predict_on_the_folder(
         main(["predict", "--model", str(saved), "--input", str(conll), "--format", "conll", "--output", str(out)]) == 0
     )
     blocks = [b.splitlines() for b in out.read_text(encoding="utf-8").strip("\n").split("\n\n")]
-    assert [[line.split("\t")[0] for line in b] for b in blocks] == [words, ["Maria", "went"]]
-    tags = [[line.split("\t")[1] for line in b] for b in blocks]
+    assert [[line.split()[0] for line in b] for b in blocks] == [words, ["Maria", "went"]]
+    tags = [[line.split()[-1] for line in b] for b in blocks]  # the input's columns, then the guess
     assert tags == model.predict_tokens([words, ["Maria", "went"]])
     err = capsys.readouterr().err
-    assert "2 document(s)" in err and "(spacy)" in err
+    assert "2 sentence(s) in 1 document(s)" in err and "(spacy)" in err
     jsonl = tmp_path / "out.jsonl"
     text = tmp_path / "in.txt"
     text.write_text("Reuters said Anna Schmidt went to Paris .\n", encoding="utf-8")

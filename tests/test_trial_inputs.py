@@ -32,10 +32,8 @@ from .test_bad_inputs import crf_dir, pos_sentences  # noqa: F401  (fixture)
     [
         (["Anna NNP O", "-DOCSTART- -X- O", "Bo NNP O"], 2,
          "-DOCSTART- inside a sentence: line 1 is a token line with no blank line between them"),
-        (["Anna NNP O", "", "-DOCSTART- -X- O", "Bo NNP O"], 3,
-         "-DOCSTART- line is followed by line 4 without a blank line between them"),
-        (["-DOCSTART- -X- O", "-DOCSTART- -X- O", "", "Bo NNP O"], 1,
-         "-DOCSTART- line is followed by line 2 without a blank line between them"),
+        (["Anna NNP O", "", "Bo NNP O", "Cy NNP O", "-DOCSTART- -X- O"], 5,
+         "-DOCSTART- inside a sentence: line 4 is a token line with no blank line between them"),
     ],
 )
 def test_predict_reads_docstart_lines_by_the_task_readers_rule(
@@ -59,6 +57,10 @@ def test_predict_keeps_docstart_lines_between_blank_lines() -> None:
 
     rep = read_input([b"-DOCSTART- -X- O", b"", b"Anna NNP", b"", b"-DOCSTART- -X- O", b"", b"Bo NNP"], "conll")
     assert [d.words for d in rep.docs] == [["Anna"], ["Bo"]] and rep.skipped == []
+    # directly before a sentence, or right after another marker (an empty document): a boundary, never a word
+    rep = read_input([b"-DOCSTART- -X- O", b"-DOCSTART- -X- O", b"Anna NNP", b"", b"-DOCSTART- -X- O", b"Bo NNP"],
+                     "conll")
+    assert [d.words for d in rep.docs] == [["Anna"], ["Bo"]] and rep.skipped == []
 
 
 def test_predict_cli_on_a_mid_sentence_docstart_is_one_error_line(
@@ -71,7 +73,7 @@ def test_predict_cli_on_a_mid_sentence_docstart_is_one_error_line(
                "--output", str(out)])
     err = capsys.readouterr().err
     assert rc == 2 and err.strip() == f"error: {src}:3: -DOCSTART- inside a sentence: line 2 is a token line with " \
-        "no blank line between them (a document marker stands between blank lines)", err
+        "no blank line between them (a document marker stands between sentences)", err
     assert not out.exists()
 
 

@@ -8,8 +8,9 @@ belongs to a column, so a token made only of such a character keeps its word. Li
 
 Tags are read under the task's declared scheme (:func:`bench.data.schemes.apply_scheme`): IOB1 and
 BIOES are converted to IOB2, a sequence the scheme does not allow is an error naming the line unless
-the task sets ``repair = true``. Documents come from ``-DOCSTART-`` lines, which must stand between
-blank lines, or from ``doc_files``: one PubTator file per split, aligned token by token
+the task sets ``repair = true``. Documents come from ``-DOCSTART-`` lines, which stand between sentences
+(between blank lines, or directly before the first sentence of their document: :class:`DocstartRule`),
+or from ``doc_files``: one PubTator file per split, aligned token by token
 (``doc_format = "pubtator"``), or one CoNLL copy of the same sentences with ``-DOCSTART-`` lines, aligned
 sentence by sentence (``doc_format = "conll"``: CoNLL-2003's IOB2 files get the documents of its
 original files).
@@ -65,43 +66,53 @@ def _is_blank(line: str) -> bool:
 
 
 class DocstartRule:
-    """Where a ``-DOCSTART-`` line may stand: between blank lines (or at the start or end of the file).
+    """Where a ``-DOCSTART-`` line may stand, and how many documents the lines hold.
 
     One rule for every CoNLL reader (the task reader here and ``nerbench predict``'s input,
     :func:`bench.predict.read_input`): feed it each line in order as :meth:`blank`, :meth:`marker` or
-    :meth:`token` (any other non-blank line); a marker inside a sentence or a marker followed by a
-    non-blank line raises :class:`DataFormatError` naming ``path`` and the line.
+    :meth:`token` (any other non-blank line). A marker stands between sentences: between blank lines, at
+    the start or end of the file, or directly before the first sentence of its document with no blank
+    line after it (the layout of some standard distributions, e.g. CoNLL-2002's), where it is a document
+    boundary that is also a sentence boundary. A marker right after a token line (inside a sentence)
+    raises :class:`DataFormatError` naming ``path`` and the line.
+
+    :attr:`documents` counts the documents that hold a sentence so far (the sentences before the first
+    marker form one; markers with no sentence between them add none), and :attr:`markers` the markers.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = path
-        self._marker: int | None = None  # the previous line was a -DOCSTART- line (its number)
+        self.documents = 0
+        self.markers = 0
         self._token = False  # the previous line was a token line
+        self._new_document = True  # the next sentence opens a document (start of input, or after a marker)
 
     def blank(self) -> None:
-        self._marker, self._token = None, False
-
-    def _after_marker(self, lineno: int) -> None:
-        if self._marker is not None:
-            raise DataFormatError(
-                self.path, self._marker,
-                f"{DOCSTART} line is followed by line {lineno} without a blank line between them "
-                "(a document marker stands between blank lines)",
-            )
+        self._token = False
 
     def marker(self, lineno: int) -> None:
-        self._after_marker(lineno)
         if self._token:
             raise DataFormatError(
                 self.path, lineno,
                 f"{DOCSTART} inside a sentence: line {lineno - 1} is a token line with no blank line "
-                "between them (a document marker stands between blank lines)",
+                "between them (a document marker stands between sentences)",
             )
-        self._marker = lineno
+        self.markers += 1
+        self._new_document = True
 
-    def token(self, lineno: int) -> None:
-        self._after_marker(lineno)
+    def token(self, lineno: int) -> bool:
+        """Record a token line; whether it opens a sentence."""
+        opens = not self._token
+        if opens and self._new_document:
+            self.documents += 1
+            self._new_document = False
         self._token = True
+        return opens
+
+    @property
+    def document(self) -> int:
+        """The index (from 0) of the document the current sentence belongs to."""
+        return self.documents - 1
 
 
 @dataclass
@@ -117,13 +128,11 @@ def _parse(
     path: Path, *, separator: str = "whitespace", tag_column: int = -1, pos_column: int | None = None
 ) -> tuple[list[_Raw], bool]:
     """The sentences of a CoNLL file as read (tags not yet checked against a scheme), and whether it
-    has ``-DOCSTART-`` lines; each sentence's ``doc`` counts the markers before it (-1: none yet)."""
+    has ``-DOCSTART-`` lines; each sentence's ``doc`` is its document's index (:class:`DocstartRule`)."""
     text = read_text(path)
     raws: list[_Raw] = []
     cur: _Raw | None = None
     ncols: int | None = None
-    doc_index = -1  # markers seen so far - 1: sentences before the first marker form the first document
-    docs_seen = False
     markers = DocstartRule(path)
 
     for lineno, raw_line in enumerate(text.split("\n"), start=1):
@@ -137,8 +146,6 @@ def _parse(
         cols = split_columns(line, separator)
         if cols[0] == DOCSTART:
             markers.marker(lineno)
-            doc_index += 1
-            docs_seen = True
             continue
         markers.token(lineno)
         if ncols is None:
@@ -154,7 +161,7 @@ def _parse(
         except TagError as exc:
             raise DataFormatError(path, lineno, f"bad tag {tag!r}: {str(exc).split(': ', 1)[1]}") from None
         if cur is None:
-            cur = _Raw(lineno, [], [], [] if pos_column is not None else None, doc_index)
+            cur = _Raw(lineno, [], [], [] if pos_column is not None else None, markers.document)
         cur.tokens.append(cols[0])
         cur.tags.append(tag)
         if cur.pos is not None:
@@ -163,7 +170,7 @@ def _parse(
         raws.append(cur)
     if not raws:
         raise DataFormatError(path, None, "no sentences found (only blank or -DOCSTART- lines)")
-    return raws, docs_seen
+    return raws, markers.markers > 0
 
 
 
@@ -222,9 +229,8 @@ def read_conll_split(
             "text" + ("" if in_order == list(dict.fromkeys(file_order)) else " (in another order than that file's)")
         )
     elif docs_seen:
-        # documents numbered in order of appearance; markers with no sentence between them add none
-        dense = {d: i for i, d in enumerate(dict.fromkeys(r.doc for r in raws))}
-        doc_ids = [f"doc{dense[r.doc]}" for r in raws]
+        # documents numbered in order of appearance by the rule; markers with no sentence between them add none
+        doc_ids = [f"doc{r.doc}" for r in raws]
         notes.append(f"{display}: {len(set(doc_ids))} documents from {DOCSTART} markers")
     else:
         doc_ids = [None] * len(raws)
@@ -265,8 +271,7 @@ def conll_documents(raws: list[_Raw], doc_file: Path, *, path: Path) -> list[str
     if len(raws) != len(other):
         raise DataFormatError(path, None, f"has {len(raws)} sentences, its document file {doc_file.name} has "
                               f"{len(other)}; the document file must hold the same sentences")
-    dense = {d: i for i, d in enumerate(dict.fromkeys(r.doc for r in other))}
-    return [f"doc{dense[r.doc]}" for r in other]
+    return [f"doc{r.doc}" for r in other]
 
 
 def _word(tokens: list[str], k: int) -> str:

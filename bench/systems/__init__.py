@@ -121,7 +121,7 @@ def train_system(
         dict(params), model=spec.model, train=train, dev=dev, data=data, seed=seed, model_dir=Path(model_dir),
         device=device, progress=progress,
     )
-    record_word_tokenizer(model_dir, data.task.word_tokenizer)
+    record_task_reading(model_dir, data)
     return trained
 
 
@@ -139,10 +139,13 @@ def load_system(model_dir: Path, kind: str, **options: Any) -> Predictor:
     return get_kind(kind).load(Path(model_dir), **options)
 
 
-def record_word_tokenizer(model_dir: Path, name: str) -> None:
-    """Write the task's word tokenizer into the model folder's ``nerbench_model.json`` (atomically), so
-    ``nerbench predict`` cuts raw text into the words this model was trained on. A failed write fails
-    the cell with the file named (:class:`~bench.errors.NerbenchError`)."""
+def record_task_reading(model_dir: Path, data: TaskData) -> None:
+    """Write how the training task read its words into the model folder's ``nerbench_model.json``
+    (atomically): its word tokenizer, so ``nerbench predict`` cuts raw text into the words this model was
+    trained on, and, for a model that uses POS tags (``"uses_pos": true``, the CRF's record) trained on
+    CoNLL files (not a hub copy), the task's ``pos_column``, so ``nerbench predict --format conll`` reads
+    the POS tags from that column without ``--pos-column``. A failed write fails the cell with the file
+    named (:class:`~bench.errors.NerbenchError`)."""
     from bench.modeldir import MODEL_INFO_FILE, read_json_object
     from bench.results import atomic_write_text
 
@@ -150,12 +153,18 @@ def record_word_tokenizer(model_dir: Path, name: str) -> None:
     if not path.is_file():
         return
     info = read_json_object(path, what="the nerbench model description")
-    info["word_tokenizer"] = name
+    info["word_tokenizer"] = data.task.word_tokenizer
+    local = data.task.local
+    from_files = local is not None and local.format == "conll" and not data.source.startswith("hub:")
+    if info.get("uses_pos") and from_files:
+        pos_column = local.options.get("pos_column")  # type: ignore[union-attr]
+        if isinstance(pos_column, int) and not isinstance(pos_column, bool):
+            info["pos_column"] = pos_column
     atomic_write_text(path, json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
 __all__ = [
     "RUNTIME_PARAMS", "SYSTEM_KINDS", "PredictFn", "Predictor", "ProgressFn", "SystemKind", "TrainedSystem",
-    "cpu_cost", "get_kind", "load_system", "record_word_tokenizer", "resolved_config", "spelled_kinds", "train_system",
+    "cpu_cost", "get_kind", "load_system", "record_task_reading", "resolved_config", "spelled_kinds", "train_system",
     "trainable_kinds", "without_runtime",
 ]

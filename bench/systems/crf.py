@@ -81,7 +81,7 @@ class CrfPredictor:
     ) -> list[tuple[list[str], list[float | None]]]:
         if self.model.uses_pos and (pos is None or any(p is None for p in pos)):
             raise ConfigError(
-                "this CRF was trained with POS features: give CoNLL input with a POS column "
-                "(--format conll --pos-column N), or train it with params.use_pos = false"
+                "this CRF was trained with POS features: give CoNLL input with a POS column (--format conll; "
+                "the column its folder records, else --pos-column N), or train it with params.use_pos = false"
             )
         return [(t, list(s)) for t, s in self.model.predict_with_scores([list(d) for d in docs], pos=pos)]
