@@ -160,8 +160,9 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
                    help="CoNLL output: input,pred (default for conll input) keeps every input line and column "
                    "(-DOCSTART- and blank lines too) and appends the predicted tag, ready for conlleval; "
                    "word,pred writes the word and the predicted tag only")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="transformers: where the model runs (auto: CUDA when available)")
+    p.add_argument("--batch-size", type=int, default=64, help="transformers: sentences per forward pass")
     p.add_argument("--decode", choices=["viterbi", "argmax"],
                    help="transformers: how word labels are decoded (default: as the model was trained and selected)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")

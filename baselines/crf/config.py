@@ -36,14 +36,23 @@ class CrfConfig:
     """
 
     feature_set: str = "rich-v1"
+    """The feature set (``baselines/crf/features.py``: ``rich-v1``, ``local-v1``, ...); its id is recorded."""
     c1: float = 0.1
+    """L1 regularisation coefficient (0 to 1000)."""
     c2: float = 0.01
+    """L2 regularisation coefficient (0 to 1000)."""
     max_iterations: int = 80
+    """L-BFGS iterations (1 to 100000)."""
     all_possible_transitions: bool = True
+    """Give weights to label transitions never seen in training (CRFsuite ``feature.possible_transitions``)."""
     min_freq: int = 1
+    """Drop features seen fewer times than this in training (CRFsuite ``feature.minfreq``)."""
     use_pos: bool | None = None
+    """POS features: unset uses the POS column when every training sentence has one; true or false forces it."""
     resource_folds: int = 5
+    """Jackknife folds for the training-data resources (case lexicon, gazetteer) of the training features."""
     seed: int = 13
+    """Recorded only (training is deterministic); the runner sets each cell's seed."""
 
     def __post_init__(self) -> None:
         get_feature_set(self.feature_set)

@@ -311,7 +311,17 @@ def _doc_files(options: Mapping[str, Any], splits: Mapping[str, str]) -> dict[st
 
 @register_format(
     "conll",
-    options=("tag_column", "pos_column", "separator", "doc_files", "doc_format"),
+    options={
+        "tag_column": "The column of the tags, from 0 (negative: from the end; -1 is the last).",
+        "pos_column": "The column of POS tags, for a CRF's POS features (recorded in its model folder, where "
+                      "`nerbench predict` reads it).",
+        "separator": "What separates columns: `whitespace` (ASCII spaces and tabs) or `tab` (tabs only, so a "
+                     "word may hold spaces).",
+        "doc_files": "Documents from other files, one per split: a table `{ train = \"...\", ... }` of paths "
+                     "under the task's folder (instead of `-DOCSTART-` lines).",
+        "doc_format": "What `doc_files` are: `pubtator` (a PubTator release, aligned token by token) or `conll` "
+                      "(a CoNLL copy of the same sentences with `-DOCSTART-` lines, aligned sentence by sentence).",
+    },
     description="CoNLL columns: word first, tag column configurable, -DOCSTART-, PubTator or CoNLL-copy documents",
 )
 def read_conll(

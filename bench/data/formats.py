@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.data.schemes import SPANS, TAG_SCHEMES
@@ -43,6 +43,8 @@ class Format:
     """Schemes a task using this format may declare."""
     empty_hint: str = ""
     """Why a split of this format can come out empty, said in the error when one does."""
+    option_docs: Mapping[str, str] = field(default_factory=dict)
+    """What each option means, for the reference (``python -m bench.docs``), where the reader says."""
 
 
 def check_splits_not_empty(splits: Mapping[str, SplitData], *, source: str = "", hint: str = "") -> None:
@@ -62,9 +64,11 @@ FORMATS: Registry[Format] = Registry("data format")
 
 
 def register_format(
-    name: str, *, options: tuple[str, ...] = (), description: str = "", spans: bool = False, empty_hint: str = ""
+    name: str, *, options: tuple[str, ...] | Mapping[str, str] = (), description: str = "", spans: bool = False,
+    empty_hint: str = "",
 ) -> Callable[[ReaderFn], ReaderFn]:
-    """Decorator: register ``fn`` as the reader of format ``name``; ``spans``: it reads span annotations.
+    """Decorator: register ``fn`` as the reader of format ``name``; ``spans``: it reads span annotations;
+    ``options``: the option names it accepts, or a mapping of each to what it means (for the reference).
 
     The registered ``Format.read`` is ``fn`` followed by :func:`check_splits_not_empty` (``fn`` itself
     is returned unchanged, and is ``Format.read.__wrapped__``); ``empty_hint`` goes into that error."""
@@ -78,7 +82,8 @@ def register_format(
             check_splits_not_empty(splits, hint=empty_hint)
             return splits
 
-        FORMATS.register(name, Format(name, read, frozenset(options), description, schemes, empty_hint))
+        docs = dict(options) if isinstance(options, Mapping) else {}
+        FORMATS.register(name, Format(name, read, frozenset(options), description, schemes, empty_hint, docs))
         return fn
 
     return deco

@@ -55,24 +55,35 @@ class FinetuneConfig:
     """Training recipe and runtime settings. Defaults are the classic BERT NER recipe."""
 
     learning_rate: float = 2e-5
+    """Peak AdamW learning rate, reached after the warm-up, then decayed linearly to 0."""
     weight_decay: float = 0.01
+    """AdamW weight decay on weights (not on biases and normalisation parameters)."""
     warmup_ratio: float = 0.1
+    """Share of the optimiser steps over which the learning rate rises linearly from 0."""
     epochs: int = 3
+    """Passes over the training set (raised by ``min_steps``)."""
     batch_size: int = 16
+    """Training windows per optimiser step (per rank, before ``grad_accumulation``)."""
     eval_batch_size: int = 64
+    """Windows per forward pass when predicting (dev selection, evaluation)."""
     max_length: int = 512
     """Sub-tokens per window, capped by the model's own limit."""
     stride: int = 128
     """Sub-tokens of context shared by consecutive windows of a long sentence."""
     label_all_tokens: bool = False
+    """Train on every sub-token of a word (a ``B-X`` word's later pieces as ``I-X``); else on its first only."""
     seed: int = 42
+    """Seed of initialisation, shuffling and dropout; the runner sets each cell's seed."""
     device: str = "auto"
     """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``."""
     precision: str = "auto"
     """``auto``: bf16 autocast on GPUs that support it, else fp16 + GradScaler; fp32 on CPU."""
     deterministic: bool = False
+    """Ask torch for deterministic kernels (slower; warns where none exists)."""
     grad_accumulation: int = 1
+    """Batches whose gradients add up to one optimiser step."""
     max_grad_norm: float = 1.0
+    """Gradient clipping norm (0: no clipping)."""
     max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
     """Padded positions (windows x the longest window, :func:`batch_cost`) one forward pass may hold. A batch over it is
     run as several micro-batches whose gradients add up to the batch's (each loss weighted by its
@@ -80,6 +91,7 @@ class FinetuneConfig:
     corpus has a huge "sentence" (a missing sentence break gives full 512-sub-token windows batched
     at full batch size). Prediction batches respect it too. 0 = no limit."""
     group_by_length: bool = True
+    """Batch windows of similar length (less padding); see ``mega_batch_factor``."""
     mega_batch_factor: int = 50
     """Length grouping sorts windows inside random chunks of ``mega_batch_factor * batch_size``."""
     select_best: bool = True
@@ -89,8 +101,11 @@ class FinetuneConfig:
     """Train at least this many optimiser steps: on a small training set (a learning curve's first points)
     the epochs are raised until epochs x steps per epoch reaches it (:meth:`epochs_for`); 0: ``epochs`` as given."""
     max_train_sentences: int | None = None
+    """Train on the first N training sentences only (a quick run)."""
     torch_threads: int | None = None
+    """CPU threads for torch (0 or unset: torch's default); under Ray, CPU slots a cell asks for."""
     adam_epsilon: float = 1e-8
+    """AdamW epsilon."""
     context: str = "sentence"
     """``document``: encode each sentence with the neighbouring sentences of its document around it (up
     to ``context_length`` sub-tokens; loss and predictions still cover only the sentence's own words),
