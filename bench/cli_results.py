@@ -156,7 +156,7 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
                    "default: the one the model's training task names, recorded in the model folder")
     p.add_argument("--output", default="-", help="output file, or - for standard output")
     p.add_argument("--output-format", choices=["jsonl", "conll"], help="default: conll for conll input, else jsonl")
-    p.add_argument("--output-columns", choices=["input,pred", "word,pred"],
+    p.add_argument("--output-columns", choices=["input,pred", "word,pred"], metavar="COLUMNS",
                    help="CoNLL output: input,pred (default for conll input) keeps every input line and column "
                    "(-DOCSTART- and blank lines too) and appends the predicted tag, ready for conlleval; "
                    "word,pred writes the word and the predicted tag only")
