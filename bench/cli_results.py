@@ -174,7 +174,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from bench.errors import ConfigError
     from bench.predict import format_output, load_predictor, predict_docs, read_input
-    from bench.predict_conll import conll_lines, output_columns, read_layout, recorded_pos_column
+    from bench.predict_conll import conll_lines, output_columns, recorded_pos_column
     from bench.results import atomic_write_text
 
     out_fmt = args.output_format or ("conll" if args.format == "conll" else "jsonl")
@@ -192,7 +192,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         pos_column = recorded_pos_column(args.model)
     report = read_input(lines, args.format, pos_column=pos_column, source=args.input,
                         word_tokenizer=args.word_tokenizer or predictor.word_tokenizer)
-    layout = read_layout(lines, source=args.input) if args.format == "conll" else None
+    layout = report.conll
     for line, why in report.skipped:
         print(f"{args.input}:{line}: skipped: {why}", file=sys.stderr)
     tags, ents, seconds = predict_docs(predictor, report.docs)

@@ -146,7 +146,7 @@ def dataclass_rows(cls: type, *, notes: str) -> list[tuple[str, ...]]:
 
 def _tables(cls: type, title: str, notes: str) -> Iterator[str]:
     """A file's table and, below it, the table of every dataclass it holds (``[local]``, ``[[reference]]``)."""
-    doc = _md(class_doc(cls))
+    doc = _md(class_doc(cls).split("\n\n")[0])  # its first paragraph
     yield f"### {f'`{title}`' if title.startswith('[') else title}\n" + (f"\n{doc}\n" if doc else "")
     yield _table(("key", "type", "default", "what"), dataclass_rows(cls, notes=notes))
     hints = typing.get_type_hints(cls)
@@ -210,8 +210,8 @@ def param_rows(name: str) -> tuple[str, list[tuple[str, ...]]]:
 
 
 def systems_section() -> str:
-    from bench.spec import RUNNER_PARAM_TYPES
     from bench.systems import SYSTEM_KINDS, get_kind, trainable_kinds
+    from bench.systems.suites import RUNNER_PARAM_TYPES
 
     out = ["## System parameters (a suite's `[system.<name>] params`)\n",
            f"Every kind also takes {', '.join(f'`{k}`' for k in RUNNER_PARAM_TYPES)} (positive integers: the runner "

@@ -52,10 +52,28 @@ class Doc:
 
 
 @dataclass
+class ConllLayout:
+    """Every line of a CoNLL input as read, in order: its text (line 1 without a BOM, no line end, U+FFFD for
+    bytes that are not UTF-8) and its kind (``blank``, ``marker`` for ``-DOCSTART-``, ``token``), and the
+    sentences and documents the lines hold, counted by the task reader's rule (:class:`DocstartRule`)."""
+
+    texts: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    sentences: int = 0
+    documents: int = 0
+
+    def add(self, kind: str, text: str) -> None:
+        self.kinds.append(kind)
+        self.texts.append(text)
+
+
+@dataclass
 class ReadReport:
     docs: list[Doc]
     skipped: list[tuple[int, str]]
     """``(line, reason)`` of every input line that could not be used."""
+    conll: ConllLayout | None = None
+    """CoNLL input: its lines and what they hold (:mod:`bench.predict_conll` writes output that lines up)."""
 
 
 def _decode(raw: bytes, line: int, skipped: list[tuple[int, str]]) -> str | None:
@@ -147,7 +165,7 @@ def read_input(
         conll.end_sentence()
     if not docs:
         raise NothingReadError(source, skipped, lines=nlines)
-    return ReadReport(docs, skipped)
+    return ReadReport(docs, skipped, conll.layout if fmt == "conll" else None)
 
 
 def _line_doc(
@@ -187,20 +205,25 @@ class _ConllSentences:
         self.bad: list[tuple[int, str]] = []  # unreadable token lines of the current sentence
         self.start = self.last = 0  # the current sentence's first and last line
         self.markers = DocstartRule(source)  # the task reader's rule for -DOCSTART- lines, with its error
+        self.layout = ConllLayout()
 
     def line(self, lineno: int, raw: bytes) -> None:
         if not raw.strip(b" \t"):
             self.markers.blank()
+            self.layout.add("blank", "")
             self.end_sentence()
             return
         opens = not self.words and not self.bad  # this line would open a sentence
         text = _decode(raw, lineno, self.bad)
         cols = split_columns(text) if text is not None else None
         if cols is not None and cols[0] == DOCSTART:
-            self.markers.marker(lineno)  # only between blank lines, as the task reader has it
+            self.markers.marker(lineno)  # between sentences, as the task reader has it
+            self.layout.add("marker", text or "")
             self.end_sentence()  # a document marker is never a word
             return
-        self.markers.token(lineno)  # an unreadable line is a token line too: not blank, not a marker
+        self.layout.sentences += self.markers.token(lineno)  # an unreadable line is a token line too
+        self.layout.documents = self.markers.documents
+        self.layout.add("token", text if text is not None else raw.decode("utf-8", errors="replace"))
         if opens:
             self.start = lineno
         self.last = lineno

@@ -7,69 +7,25 @@ tag column included) and gets the predicted tag appended as the last column; a `
 line comes out empty. A token line of a sentence that could not be read (left out and reported, see
 :func:`bench.predict.read_input`) is tagged ``O``. The appended column is joined by a tab where the line
 has one, else by a space. ``word,pred`` is the old two-column output (word, predicted tag; no
-``-DOCSTART-`` lines). Sentences and documents are counted by the task reader's rule
-(:class:`bench.data.conll.DocstartRule`).
+``-DOCSTART-`` lines). The lines, and the sentences and documents they hold, are the ones
+:func:`bench.predict.read_input` read (:class:`bench.predict.ConllLayout`, counted by the task reader's rule).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from bench.data.conll import DOCSTART, DocstartRule, split_columns
 from bench.errors import ConfigError
 from bench.modeldir import MODEL_INFO_FILE, read_json_object
-from bench.predict import Doc
-
-OUTPUT_COLUMNS = ("input,pred", "word,pred")
-"""``--output-columns`` of CoNLL output: every input column then the prediction, or word and prediction."""
-
-
-@dataclass
-class ConllLayout:
-    """Every line of a CoNLL input as text (line 1 without a BOM, no line ends) and what it is."""
-
-    lines: list[str]
-    kinds: list[str]
-    """``blank``, ``marker`` (``-DOCSTART-``) or ``token``, per line."""
-    sentences: int
-    documents: int
-
-
-def read_layout(lines: Sequence[bytes], *, source: str = "input") -> ConllLayout:
-    """The layout of CoNLL input lines, read as :func:`bench.predict.read_input` reads them: a line that
-    is not UTF-8 is a token line (its text with U+FFFD for the bad bytes)."""
-    rule = DocstartRule(source)
-    texts: list[str] = []
-    kinds: list[str] = []
-    sentences = 0
-    for lineno, raw in enumerate(lines, start=1):
-        raw = raw.rstrip(b"\r\n")
-        if lineno == 1:
-            raw = raw.removeprefix(b"\xef\xbb\xbf")
-        try:
-            text: str | None = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        texts.append(text if text is not None else raw.decode("utf-8", errors="replace"))
-        if not raw.strip(b" \t"):
-            rule.blank()
-            kinds.append("blank")
-        elif text is not None and split_columns(text)[0] == DOCSTART:
-            rule.marker(lineno)
-            kinds.append("marker")
-        else:
-            sentences += rule.token(lineno)
-            kinds.append("token")
-    return ConllLayout(texts, kinds, sentences, rule.documents)
+from bench.predict import ConllLayout, Doc
 
 
 def conll_lines(layout: ConllLayout, docs: Sequence[Doc], tags: Sequence[Sequence[str]]) -> Iterator[str]:
-    """Every input line with the predicted tag appended (see the module's docstring); ``docs`` are the
-    sentences :func:`bench.predict.read_input` read from the same lines, ``tags`` their predictions."""
+    """Every input line with the predicted tag appended (see the module's docstring); ``layout`` and ``docs``
+    are what :func:`bench.predict.read_input` read, ``tags`` the sentences' predictions."""
     tag_at = {d.line + k: tag for d, t in zip(docs, tags, strict=True) for k, tag in enumerate(t)}
-    for lineno, (text, kind) in enumerate(zip(layout.lines, layout.kinds, strict=True), start=1):
+    for lineno, (text, kind) in enumerate(zip(layout.texts, layout.kinds, strict=True), start=1):
         if kind == "blank":
             yield "\n"
             continue

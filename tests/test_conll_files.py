@@ -19,7 +19,6 @@ from bench.data.conll import read_conll_split
 from bench.errors import DataFormatError
 from bench.metrics_counts import conlleval_f1
 from bench.predict import read_input
-from bench.predict_conll import read_layout
 from bench.results import iter_results
 
 # -DOCSTART- directly before each document's first sentence (CoNLL-2002's layout): 2 documents, 3 sentences
@@ -56,8 +55,8 @@ def test_docstart_directly_before_a_sentence_counts_as_a_document_in_the_reader_
     lines = direct.read_bytes().splitlines()
     report = read_input(lines, "conll", pos_column=1, source=str(direct))
     assert [d.words for d in report.docs] == [list(s.tokens) for s in split.sentences] and report.skipped == []
-    layout = read_layout(lines, source=str(direct))
-    assert (layout.sentences, layout.documents) == (3, 2)
+    assert report.conll is not None and (report.conll.sentences, report.conll.documents) == (3, 2)
+    assert report.conll.kinds[:5] == ["marker", "token", "token", "token", "blank"]
 
 
 def test_a_docstart_inside_a_sentence_is_still_an_error_in_both(tmp_path: Path) -> None:
