@@ -51,10 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from bench.catalog import load_catalog, resolve_task
+    from bench.cli_console import data_warnings_shown_here, make_console
     from bench.data.load import load_task_data, split_stats
 
     catalog = load_catalog(args.task_file)
@@ -68,7 +68,9 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             "entity_types": list(task.entity_types), "scheme": task.scheme,
         }
         try:
-            data = load_task_data(task, data_dir=args.data_dir, allow_hub=not args.no_hub)
+            with data_warnings_shown_here() as printed:  # under the task's table, not also above it
+                data = load_task_data(task, data_dir=args.data_dir, allow_hub=not args.no_hub)
+                printed.update(() if args.json else data.warnings)
         except NerbenchError as exc:
             failures += 1
             entry["error"] = str(exc)
@@ -84,7 +86,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
         return 1 if failures else 0
-    console = Console()
+    console = make_console()
     for entry in rows:
         title = f"{entry['task']} v{entry['version']} — {entry['language']}, {entry['domain']}"
         if "error" in entry:
@@ -115,13 +117,17 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.cli_console import DataWarningsOnce
+
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     # The console shows warnings (everything with -v); log files attached by `run` get INFO.
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    console.addFilter(DataWarningsOnce())  # a repaired tag is said once per command, however often it is read
     root = logging.getLogger()
+    before = list(root.handlers)
     root.addHandler(console)
     root.setLevel(logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -140,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished cells are saved; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:  # this command's handlers (the console, a run's log file) end with it, also when called again
+        for handler in [h for h in root.handlers if h not in before]:
+            root.removeHandler(handler)
+            handler.close()
 
 
 if __name__ == "__main__":

@@ -220,15 +220,24 @@ def load_cell_tasks(cells: list[Any], args: argparse.Namespace) -> tuple[dict[st
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from bench.catalog import load_catalog
+    from bench.cli_console import LiveDisplay, make_console
     from bench.errors import ConfigError
     from bench.executors import make_executor
-    from bench.plan import check_train_sizes, find_suite, parse_shard, parse_train_sizes, plan, shard_cells, suite_file
-    from bench.runner import RunConfig, drop_library_noise, run_cells, run_info
+    from bench.lognoise import drop_library_noise
+    from bench.plan import (
+        check_train_sizes,
+        find_suite,
+        language_mismatches,
+        parse_shard,
+        parse_train_sizes,
+        plan,
+        shard_cells,
+        suite_file,
+    )
+    from bench.runner import RunConfig, run_cells, run_info
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     suite = find_suite(args.suite)
     seeds = parse_seeds(args.seeds) if args.seeds else None
     suite = suite_for_task_files(suite, args.task_file, selected=args.task, console=console)
@@ -256,6 +265,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.task_file)
     for name in suite.tasks:
         catalog.get(name)  # an unknown task fails the whole run up front, with a did-you-mean
+    for line in language_mismatches(cells, {c.task: catalog.get(c.task).language for c in cells}):
+        log.warning("%s", line)
     loaded, missing, broken = load_cell_tasks(cells, args)
     for task, where in missing.items():
         console.print(f"{task}: no data {where} — see README#data; its cells are skipped", soft_wrap=True)
@@ -312,13 +323,13 @@ def show_outcome(console: Any, outcome: Any, results_dir: Path, *, splits: tuple
 def dry_run(cells: list[Any], suite: Any, config: Any, *, loaded: dict[str, Any], missing: dict[str, str],
             broken: dict[str, str], shard: str) -> int:
     """``run --dry-run``: the plan as a table (finished or to run, with each cell's duration estimate)."""
-    from rich.console import Console
     from rich.table import Table
 
+    from bench.cli_console import make_console
     from bench.estimate import format_duration
     from bench.runner import estimate_cell, is_finished
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     table = Table(title=f"suite {suite.name} · shard {shard} · {len(cells)} cells")
     sized = any(c.train_size is not None for c in cells)
     for col in ("task", "system", *(("train size",) if sized else ()), "seed", "config", "status", "estimate"):
@@ -337,132 +348,11 @@ def dry_run(cells: list[Any], suite: Any, config: Any, *, loaded: dict[str, Any]
             status = "no data" if c.task in missing else f"error: {broken[c.task][:60]}"
         size = (("all" if c.train_size is None else str(c.train_size)),) if sized else ()
         table.add_row(c.task, c.system, *size, str(c.seed), c.config_hash(), status, guess)
-    Console().print(table)
+    make_console().print(table)
     if estimated:
         console.print(f"estimated {format_duration(total)} for the {estimated} of {to_run} cell(s) to run that "
                       "say how long they take (transformers on a CPU; see bench/estimate.py)", highlight=False)
     return 0
-
-
-class LiveDisplay:
-    """One rich progress display for a run: the matrix bar and one line for the cell at hand.
-
-    While it is live, console logging goes through rich above the bars and shows nerbench's own
-    records only (libraries' warnings, e.g. transformers' weight LOAD REPORT, go to the log file),
-    so nothing printed breaks it; the cell line is hidden when a cell ends, so no stale
-    "predict test 0/1" is left behind.
-    """
-
-    def __init__(self, console: Any, title: str, *, total: int) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self.console = console
-        self.title = title
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
-        )
-        self.matrix = self.bar.add_task(title, total=total)
-        self.inner = self.bar.add_task("", total=1, visible=False)
-        self._swapped: list[logging.Handler] = []
-        self._handler: logging.Handler | None = None
-        self._transformers_routed = False
-
-    def __enter__(self) -> LiveDisplay:
-        root = logging.getLogger()
-        self._swapped = [h for h in root.handlers if type(h) is logging.StreamHandler]
-        level = min((h.level for h in self._swapped), default=logging.WARNING)
-        for h in self._swapped:
-            root.removeHandler(h)
-        self._handler = _ConsoleHandler(self.console, level=level)
-        self._handler.addFilter(_own_records)
-        root.addHandler(self._handler)
-        self._transformers_routed = _route_transformers_logging(True)
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.bar.update(self.inner, visible=False)
-        self.bar.__exit__(*exc)
-        root = logging.getLogger()
-        if self._handler is not None:
-            root.removeHandler(self._handler)
-        for h in self._swapped:
-            root.addHandler(h)
-        if self._transformers_routed:
-            _route_transformers_logging(False)
-
-    def progress(self, event: str, info: dict[str, Any]) -> None:
-        from rich.markup import escape
-
-        bar, inner = self.bar, self.inner
-        if event == "plan":
-            bar.update(self.matrix, total=info["total"], completed=0)
-            if info.get("skipped"):
-                bar.console.print(f"{info['skipped']} cell(s) already finished: skipped", highlight=False)
-        elif event == "cell":
-            bar.update(self.matrix, completed=info["index"] - 1, description=info["cell"])
-            bar.update(inner, visible=False)
-        elif event == "cell_done":
-            bar.update(self.matrix, completed=info["done"])
-            bar.update(inner, visible=False)
-            if info["done"] >= info["total"]:
-                bar.update(self.matrix, description=self.title)
-        elif event == "running":
-            bar.update(self.matrix, completed=info["done"],
-                       description=f"{self.title}: {info['pending']} cell(s) submitted to Ray")
-        elif event == "retry":
-            bar.console.print(f"[yellow]retry[/yellow] {escape(info['cell'])} (attempt {info['attempt']} of "
-                              f"{info['retries'] + 1} failed: {escape(str(info['cause']))})", soft_wrap=True,
-                              highlight=False)
-        elif event == "step":
-            bar.update(inner, visible=True, total=info["total"], completed=info["step"],
-                       description=f"  epoch {info['epoch']} loss {info.get('loss', float('nan')):.3f}")
-        elif event == "predict":
-            bar.update(inner, visible=True, total=1, completed=0,
-                       description=f"  predict {info['split']} ({info['sentences']} sentences)")
-        elif event == "message":
-            bar.update(inner, visible=True, total=1, completed=0, description=f"  {info['text']}")
-        elif event == "estimate":  # stays on screen: a long cell says so before it starts
-            bar.console.print(f"{escape(info['cell'])}: {escape(info['text'])}", soft_wrap=True, highlight=False)
-
-
-class _ConsoleHandler(logging.Handler):
-    """Log records printed through the live display's console (above the bars), unwrapped."""
-
-    def __init__(self, console: Any, *, level: int) -> None:
-        super().__init__(level=level)
-        self.console = console
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.console.print(self.format(record), soft_wrap=True, highlight=False, markup=False)
-        except Exception:  # noqa: BLE001 - logging must never fail the run
-            self.handleError(record)
-
-
-def _own_records(record: logging.LogRecord) -> bool:
-    return record.name.split(".")[0] in ("bench", "baselines") or record.levelno >= logging.ERROR
-
-
-def _route_transformers_logging(on: bool) -> bool:
-    """While ``on``, transformers' records go through logging (to the log file; the console shows
-    nerbench's own) instead of its own stderr handler, which writes past rich's display. Returns
-    whether anything was changed."""
-    import sys
-
-    if "transformers" not in sys.modules:
-        return False
-    from transformers.utils import logging as hf_logging
-
-    if on:
-        hf_logging.disable_default_handler()
-        hf_logging.enable_propagation()
-    else:
-        hf_logging.disable_propagation()
-        hf_logging.enable_default_handler()
-    return True
 
 
 def report_hint(results_dir: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -18,6 +19,7 @@ class DataFormatError(NerbenchError):
         self.path = str(path)
         self.line = line
         self.problem = problem
+        self.where = where
         loc = self.path
         if line is not None:
             loc += f":{line}"
@@ -32,6 +34,38 @@ class DataFormatError(NerbenchError):
         if path and line.isdigit():
             return cls(path, int(line), problem)
         return cls(source, None, problem)
+
+
+MAX_LISTED = 20
+"""Problems one :func:`all_problems` error names before "and N more"."""
+
+
+def all_problems(errors: Sequence[DataFormatError], *, advice: str = "", limit: int = MAX_LISTED) -> DataFormatError:
+    """One error for every problem a reader found in one file, so a user fixes them in one go: a single
+    problem stays the error it is (``advice`` appended), several become one error naming each place (the
+    first ``limit``, then "and N more") with ``advice`` once at the end.
+
+    >>> print(all_problems([DataFormatError("f.txt", 3, "bad tag 'B-'"), DataFormatError("f.txt", 9, "bad tag 'X'")],
+    ...                    advice="fix the tags"))
+    f.txt: 2 invalid lines:
+      f.txt:3: bad tag 'B-'
+      f.txt:9: bad tag 'X'
+    fix the tags
+    """
+    if not errors:
+        raise ValueError("no errors given")
+    first = errors[0]
+    if len(errors) == 1:
+        return DataFormatError(first.path, first.line, first.problem + (f"; {advice}" if advice else ""),
+                               where=first.where)
+    paths = list(dict.fromkeys(e.path for e in errors))
+    head = f"{paths[0]}: {len(errors)} invalid lines" if len(paths) == 1 else f"{len(errors)} invalid lines"
+    listed = [f"  {e}" for e in errors[:limit]]
+    if len(errors) > limit:
+        listed.append(f"  and {len(errors) - limit} more")
+    error = DataFormatError(first.path, first.line, first.problem, where=first.where)
+    error.args = ("\n".join([head + ":", *listed, *([advice] if advice else [])]),)
+    return error
 
 
 class ConfigError(NerbenchError):

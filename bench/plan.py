@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from bench.catalog import shipped_dir
 from bench.data.load import TaskData
 from bench.data.subsets import SUBSET_VERSION, check_train_size
 from bench.errors import ConfigError
+from bench.models.languages import language_mismatch
 from bench.spec import SuiteSpec, SystemSpec, train_sizes
 from bench.systems import get_kind, resolved_config
 from bench.systems.suites import load_suite
@@ -214,3 +215,21 @@ def check_train_sizes(cells: Sequence[Cell], loaded: dict[str, TaskData]) -> Non
                        if why})
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+def language_mismatches(cells: Sequence[Cell], languages: Mapping[str, str]) -> list[str]:
+    """Plan time: one line per task × system whose model was pretrained on other languages than the task's
+    (``languages``: task name -> its ``language``); such a cell still runs, and its results say so
+    (:func:`cell_notes`)."""
+    found: dict[tuple[str, str], str] = {}
+    for c in cells:
+        if c.task in languages and (why := language_mismatch(c.spec.model, languages[c.task])):
+            found.setdefault((c.task, c.system), f"{c.task} × {c.system}: {why}; it runs anyway, and its results say so")
+    return list(found.values())
+
+
+def cell_notes(cell: Cell, task_language: str) -> list[str]:
+    """What a cell's results carry in ``system.notes`` and the report shows beside their row: a model
+    pretrained on other languages than the task's."""
+    why = language_mismatch(cell.spec.model, task_language)
+    return [why] if why else []

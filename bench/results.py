@@ -265,6 +265,7 @@ def _shown(x: Any) -> str:
 _OPTIONAL: tuple[tuple[str, str, Callable[[Any], bool]], ...] = (
     ("system.kind", "a string", lambda v: isinstance(v, str)),
     ("system.model", "a string or null", lambda v: v is None or isinstance(v, str)),
+    ("system.notes", "a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
     ("metrics.main.name", "a string", lambda v: isinstance(v, str)),
     ("metrics.main.ci", "a JSON object or null", lambda v: v is None or isinstance(v, dict)),
     ("metrics.main.ci.unit", "a string or null", lambda v: v is None or isinstance(v, str)),

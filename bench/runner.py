@@ -31,7 +31,7 @@ from bench.data.load import TaskData, load_task_data
 from bench.data.subsets import TrainSubset, draw_train_subset
 from bench.data.types import Sentence
 from bench.errors import NerbenchError
-from bench.plan import RUNNER_PARAMS, Cell, cell_key, is_deterministic
+from bench.plan import RUNNER_PARAMS, Cell, cell_key, cell_notes, is_deterministic
 from bench.results import (
     ResultError,
     read_result,
@@ -221,6 +221,7 @@ def run_cell(
         "name": cell.system, "kind": cell.spec.kind, "model": cell.spec.model, "params": cell.params,
         "config_hash": cell.config_hash(), "deterministic": is_deterministic(cell.spec.kind), **trained.describe(),
         "model_dir": str(model_rel), "model_dir_note": "relative to the run's --models-dir (default models/)",
+        **({"notes": notes} if (notes := cell_notes(cell, data.task.language)) else {}),
     }
     predicted = []
     for split in splits:
@@ -356,24 +357,3 @@ def write_result_files(results_dir: Path, files: dict[str, bytes]) -> list[Path]
     for path, blob in checked:
         atomic_write_bytes(path, blob)
     return [p for p, _ in checked if p.suffix == ".json"]
-
-
-LIBRARY_NOISE = (
-    ("transformers.tokenization_utils_base", "Token indices sequence length is longer than the specified maximum"),
-)
-"""Library warnings that are wrong about nerbench: long sentences are split into windows (and counted
-in the results' ``windows_split``), never run through the model past its maximum length."""
-
-
-class _DropNoise(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = str(record.msg)
-        return not any(record.name == name and text.startswith(prefix) for name, prefix in LIBRARY_NOISE)
-
-
-def drop_library_noise() -> None:
-    """Silence :data:`LIBRARY_NOISE` at its loggers (idempotent)."""
-    for name in dict.fromkeys(n for n, _ in LIBRARY_NOISE):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _DropNoise) for f in logger.filters):
-            logger.addFilter(_DropNoise())

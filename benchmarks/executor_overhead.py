@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench.catalog import resolve_task
     from bench.data.load import load_task_data
     from bench.env import benchmark_command
+    from bench.lognoise import drop_library_noise
     from bench.plan import find_suite, plan
-    from bench.runner import drop_library_noise
 
     drop_library_noise()
     suite = find_suite(args.suite)

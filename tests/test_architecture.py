@@ -18,9 +18,7 @@ PACKAGES = ("bench", "baselines")
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 80
 
-STILL_OVER: dict[str, int] = {
-    "bench/cli_run.py": 521,
-}
+STILL_OVER: dict[str, int] = {}
 """Modules and functions over the limits that are still to be split, with their size when listed: the list
 may only shrink (a listed one that fits now, or grew, fails the test too)."""
 

@@ -92,7 +92,8 @@ def test_an_iob1_file_declared_iob2_is_not_converted_silently(tmp_path: Path) ->
 
 def test_a_bioes_file_declared_iob2_is_an_error(tmp_path: Path) -> None:
     p = write(tmp_path, "A B-LOC\nB E-LOC\nC S-PER\n")
-    with pytest.raises(DataFormatError, match=r"f.txt:2: .*prefix 'E' of 'E-LOC' is not part of IOB2.*look like BIOES"):
+    with pytest.raises(DataFormatError, match=r"(?s)f.txt:2: .*prefix 'E' of 'E-LOC' is not part of IOB2.*"
+                                              r"f.txt:3: .*'S-PER'.*look like BIOES"):  # both lines named
         read_conll_file(p)
 
 

@@ -27,9 +27,10 @@ from bench.__main__ import main
 from bench.data.load import load_task_data
 from bench.executors.local import LocalExecutor
 from bench.executors.ray_cluster import cell_resources
+from bench.lognoise import drop_library_noise
 from bench.plan import Cell, find_suite, plan
 from bench.results import iter_results
-from bench.runner import RunConfig, drop_library_noise, run_cells
+from bench.runner import RunConfig, run_cells
 from bench.spec import SystemSpec, load_suite_file, load_task_file
 
 from .conftest import REPO, TINY_TASK

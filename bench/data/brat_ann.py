@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.data.bioview import Span
 from bench.data.textio import read_utf8
 from bench.data.types import Entity
-from bench.errors import DataFormatError
+from bench.errors import DataFormatError, all_problems
 
 _T_LINE = re.compile(r"(T\d+)\t(\S+) (\d+ \d+(?:;\d+ \d+)*)\t(.*)")
 _ID = r"[A-Za-z]\d+"
@@ -164,51 +164,65 @@ def other_line_kind(line: str, ann: Path, lineno: int) -> str:
 
 
 def parse_ann(ann: Path, txt: str, *, txt_name: str, types: Mapping[str, str] | None = None) -> AnnFile:
-    """Entity lines of one ``.ann`` checked against the ``.txt`` text; other lines shape-checked and counted."""
+    """Entity lines of one ``.ann`` checked against the ``.txt`` text; other lines shape-checked and counted.
+    Every bad line of the file is named in one error (:func:`bench.errors.all_problems`)."""
     out = AnnFile()
     lines = text_lines(txt)
     seen: dict[str, int] = {}
+    bad: list[DataFormatError] = []
     for lineno, raw in enumerate(read_utf8(ann).lstrip("\ufeff").split("\n"), start=1):
         line = raw.rstrip("\r")
         if not line.strip():
             continue
-        if line[0] != "T":
-            out.ignored[other_line_kind(line, ann, lineno)] += 1
-            continue
-        m = _T_LINE.fullmatch(line)
-        if m is None:
-            eid = line.split("\t", 1)[0] if "\t" in line else None
-            raise DataFormatError(
-                ann,
-                lineno,
-                f"malformed entity line {line[:60]!r}: expected "
-                "'T<n><TAB><Type> <start> <end>[;<start> <end>...]<TAB><text>'",
-                where=eid,
-            )
-        eid, etype, offs, written = m.groups()
-        if eid in seen:
-            raise DataFormatError(ann, lineno, f"entity id {eid} already used on line {seen[eid]}", where=eid)
-        seen[eid] = lineno
-        if types is not None:
-            if etype not in types:
-                raise DataFormatError(
-                    ann, lineno, f"unknown entity type {etype!r} (allowed: {', '.join(types)})", where=eid
-                )
-            etype = types[etype]
-        frags = tuple((int(a), int(b)) for a, b in (p.split() for p in offs.split(";")))
-        for s, e in frags:
-            if s >= e:
-                raise DataFormatError(ann, lineno, f"empty or reversed fragment {s}-{e}", where=eid)
-            if e > len(txt):
-                raise DataFormatError(
-                    ann,
-                    lineno,
-                    f"offsets {s}-{e} out of range: {txt_name} has {len(txt)} characters",
-                    where=eid,
-                )
-        text_line = _line_of(ann, lineno, eid, frags, lines, txt_name)
-        _check_text(ann, lineno, eid, frags, written, txt, txt_name)
-        out.entities.append(AnnEntity(Entity(etype, frags, text=written, id=eid), lineno, text_line))
+        try:
+            if line[0] != "T":
+                out.ignored[other_line_kind(line, ann, lineno)] += 1
+                continue
+            out.entities.append(_entity_line(line, ann, lineno, seen, types=types, txt=txt, lines=lines,
+                                             txt_name=txt_name))
+        except DataFormatError as exc:
+            bad.append(exc)
+    if bad:
+        raise all_problems(bad)
     if not out.entities and not sum(out.ignored.values()):
         raise DataFormatError(ann, None, "file is empty (no annotation lines)")
     return out
+
+
+def _entity_line(line: str, ann: Path, lineno: int, seen: dict[str, int], *, types: Mapping[str, str] | None,
+                 txt: str, lines: Sequence[TextLine], txt_name: str) -> AnnEntity:
+    """One ``T`` line, checked: its shape, its id (new), its type, its offsets and text against the ``.txt``."""
+    m = _T_LINE.fullmatch(line)
+    if m is None:
+        eid = line.split("\t", 1)[0] if "\t" in line else None
+        raise DataFormatError(
+            ann,
+            lineno,
+            f"malformed entity line {line[:60]!r}: expected "
+            "'T<n><TAB><Type> <start> <end>[;<start> <end>...]<TAB><text>'",
+            where=eid,
+        )
+    eid, etype, offs, written = m.groups()
+    if eid in seen:
+        raise DataFormatError(ann, lineno, f"entity id {eid} already used on line {seen[eid]}", where=eid)
+    seen[eid] = lineno
+    if types is not None:
+        if etype not in types:
+            raise DataFormatError(
+                ann, lineno, f"unknown entity type {etype!r} (allowed: {', '.join(types)})", where=eid
+            )
+        etype = types[etype]
+    frags = tuple((int(a), int(b)) for a, b in (p.split() for p in offs.split(";")))
+    for s, e in frags:
+        if s >= e:
+            raise DataFormatError(ann, lineno, f"empty or reversed fragment {s}-{e}", where=eid)
+        if e > len(txt):
+            raise DataFormatError(
+                ann,
+                lineno,
+                f"offsets {s}-{e} out of range: {txt_name} has {len(txt)} characters",
+                where=eid,
+            )
+    text_line = _line_of(ann, lineno, eid, frags, lines, txt_name)
+    _check_text(ann, lineno, eid, frags, written, txt, txt_name)
+    return AnnEntity(Entity(etype, frags, text=written, id=eid), lineno, text_line)

@@ -30,7 +30,7 @@ from bench.data.pubtator import align_documents, read_pubtator
 from bench.data.schemes import TagError, apply_scheme, repair_warning, split_tag
 from bench.data.textio import read_utf8
 from bench.data.types import Sentence, SplitData
-from bench.errors import ConfigError, DataFormatError
+from bench.errors import ConfigError, DataFormatError, all_problems
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,7 @@ def _parse(
     cur: _Raw | None = None
     ncols: int | None = None
     markers = DocstartRule(path)
+    bad: list[DataFormatError] = []
 
     for lineno, raw_line in enumerate(text.split("\n"), start=1):
         line = raw_line.removesuffix("\r")
@@ -154,12 +155,14 @@ def _parse(
             if ncols < max(needed, 2):
                 raise DataFormatError(path, lineno, f"found {ncols} column(s), need at least {max(needed, 2)} (word ... tag)")
         elif len(cols) != ncols:
-            raise DataFormatError(path, lineno, f"found {len(cols)} columns, expected {ncols} like the first token line")
+            bad.append(DataFormatError(path, lineno, f"found {len(cols)} columns, expected {ncols} like the first token line"))
+            continue
         tag = cols[tag_column]
         try:
             split_tag(tag)
         except TagError as exc:
-            raise DataFormatError(path, lineno, f"bad tag {tag!r}: {str(exc).split(': ', 1)[1]}") from None
+            bad.append(DataFormatError(path, lineno, f"bad tag {tag!r}: {str(exc).split(': ', 1)[1]}"))
+            continue
         if cur is None:
             cur = _Raw(lineno, [], [], [] if pos_column is not None else None, markers.document)
         cur.tokens.append(cols[0])
@@ -168,6 +171,8 @@ def _parse(
             cur.pos.append(cols[pos_column])  # type: ignore[index]
     if cur is not None:
         raws.append(cur)
+    if bad:  # every bad line of the file in one error, not one per run
+        raise all_problems(bad)
     if not raws:
         raise DataFormatError(path, None, "no sentences found (only blank or -DOCSTART- lines)")
     return raws, markers.markers > 0

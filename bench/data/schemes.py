@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.choices import ALL_SCHEMES, SPANS
-from bench.errors import DataFormatError
+from bench.errors import DataFormatError, all_problems
 
 PREFIXES = frozenset("BIOES") | {"L", "U"}
 
@@ -240,30 +240,29 @@ def apply_scheme(
 ) -> SchemeResult:
     """Validate ``sequences`` against the declared ``scheme`` and convert them to IOB2.
 
-    A tag that breaks the scheme is a :class:`DataFormatError` at ``locate(sentence, token)``
-    unless ``repair``; then the sequence is read as conlleval reads it and the tag is listed in
+    Unless ``repair``, the tags that break the scheme are one :class:`DataFormatError` naming each of
+    them at ``locate(sentence, token)`` (:func:`bench.errors.all_problems`: the first 20, then how many
+    more); with ``repair`` each sequence is read as conlleval reads it and every such tag is listed in
     :attr:`SchemeResult.repaired`.
     """
     if scheme not in TAG_SCHEMES:
         raise ValueError(f"scheme {scheme!r} is not a tag scheme (use one of {', '.join(TAG_SCHEMES)})")
     out = SchemeResult(tags=[])
+    invalid: list[DataFormatError] = []
     for si, seq in enumerate(sequences):
         bad = violations(seq, scheme)
         if bad and not repair:
-            ti, problem = bad[0]
-            path, line, where = locate(si, ti)
-            looks = detect_scheme(sequences)
-            hint = f"; the tags look like {looks}: check the task's scheme" if looks != scheme else ""
-            raise DataFormatError(
-                path, line,
-                f"tag sequence invalid under the task's scheme {scheme}: {problem}{hint}; "
-                "set repair = true in the task to read such tags the conlleval way",
-                where=where,
-            )
+            invalid += [DataFormatError(*locate(si, ti)[:2], f"tag sequence invalid under the task's scheme {scheme}: "
+                                        f"{problem}", where=locate(si, ti)[2]) for ti, problem in bad]
+            continue
         out.repaired.extend(locate(si, ti)[1] for ti, _ in bad)
         new = to_iob2(seq)
         out.changed += sum(a != b for a, b in zip(seq, new, strict=True))
         out.tags.append(new)
+    if invalid:
+        looks = detect_scheme(sequences)
+        hint = f"the tags look like {looks}: check the task's scheme; " if looks != scheme else ""
+        raise all_problems(invalid, advice=f"{hint}set repair = true in the task to read such tags the conlleval way")
     return out
 
 

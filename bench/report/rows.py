@@ -42,6 +42,7 @@ def leaderboard_rows(groups: list[Group]) -> list[dict[str, Any]]:
             "peak_rss_mib": g.mean("peak_rss_mib"),
             "predict_sentences_per_second_mean": g.mean("predict_sentences_per_second"),
             "analysis": analysis,
+            "notes": list(dict.fromkeys(n for r in g.results for n in (r["system"].get("notes") or ()))),
         })
     return rows
 

@@ -87,7 +87,8 @@ def _seeds_text(r: dict[str, Any]) -> str:
 
 
 def leaderboard_notes(rows: list[dict[str, Any]]) -> list[str]:
-    """Mixed groups, mixed data, CI fallbacks and stale rows of one leaderboard, one line each."""
+    """Mixed groups, mixed data, CI fallbacks, the rows' own notes (``system.notes`` of their results) and
+    stale rows of one leaderboard, one line each."""
     notes = []
     by_system: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -103,6 +104,7 @@ def leaderboard_notes(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         if r["ci_note"]:
             notes.append(f"{_row_label(r)}: {r['ci_note']}.")
+        notes += [f"{_row_label(r)}: {note}." for note in r.get("notes") or ()]  # e.g. a language mismatch
     for r in rows:
         if r["stale"]:
             notes.append(f"stale: {_row_label(r)} was made by other code ({'; '.join(r['stale_reasons'])}); "
