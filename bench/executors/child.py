@@ -219,6 +219,8 @@ def main(argv: list[str]) -> int:
         return 0
     except EOFError:
         log.info("no job came: the parent stopped or is gone")
+        if meta is not None and meta.staging_dir:  # a Ray worker killed before it handed over the job
+            shutil.rmtree(meta.staging_dir, ignore_errors=True)
         return 0
     except KeyboardInterrupt:
         log.warning("interrupted")
