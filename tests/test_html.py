@@ -351,9 +351,8 @@ ORDER_JS = """(() => {
 })()"""
 
 
-@pytest.mark.slow
-def test_page_in_a_real_browser(tmp_path: Path, browser: DevTools) -> None:
-    html_path, _ = write_page(tmp_path)
+def open_page(browser: DevTools, html_path: Path) -> tuple[str, Any]:
+    """A new 1280x1000 tab with ``html_path`` loaded: its session id and an ``evaluate(js)`` returning the value."""
     target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     for domain in ("Page", "Runtime", "Log", "Network"):
@@ -368,6 +367,14 @@ def test_page_in_a_real_browser(tmp_path: Path, browser: DevTools) -> None:
         res = browser.call("Runtime.evaluate", {"expression": expr, "returnByValue": True}, session=session)
         assert "exceptionDetails" not in res, res["exceptionDetails"]
         return res["result"]["value"]
+
+    return session, evaluate
+
+
+@pytest.mark.slow
+def test_page_in_a_real_browser(tmp_path: Path, browser: DevTools) -> None:
+    html_path, _ = write_page(tmp_path)
+    session, evaluate = open_page(browser, html_path)
 
     def click(header: str) -> None:
         x, y = evaluate(HEADER_JS % json.dumps(header))
@@ -444,20 +451,7 @@ def test_learning_curves_in_a_real_browser(tmp_path: Path, browser: DevTools) ->
         links[id(r)] = os.path.relpath(path, tmp_path)
     html_path.write_text(REPORT_MARK.format(inputs="raw") + "\n" + report.render_html(results, result_links=links),
                          encoding="utf-8")
-    target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-    for domain in ("Page", "Runtime", "Log", "Network"):
-        browser.call(f"{domain}.enable", session=session)
-    browser.call("Emulation.setDeviceMetricsOverride",
-                 {"width": 1280, "height": 1000, "deviceScaleFactor": 1, "mobile": False}, session=session)
-    browser.call("Page.navigate", {"url": html_path.as_uri()}, session=session)
-    browser.wait_for("Page.loadEventFired")
-    browser.drain(0.5)
-
-    def evaluate(expr: str) -> Any:
-        res = browser.call("Runtime.evaluate", {"expression": expr, "returnByValue": True}, session=session)
-        assert "exceptionDetails" not in res, res["exceptionDetails"]
-        return res["result"]["value"]
+    session, evaluate = open_page(browser, html_path)
 
     assert evaluate("[...document.querySelectorAll('nav a')].map(a => a.getAttribute('href'))") == \
         ["#task-toy", "#learning-curves"]
