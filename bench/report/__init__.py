@@ -63,9 +63,11 @@ from bench.report.tables import (
     significance_blocks,
     summary_table,
 )
+from bench.report.transfer import transfer_blocks, transfer_json_rows, transfer_pairs
 
 __all__ = [
     "curve_blocks", "curve_json_rows", "curve_lines", "whole_split",
+    "transfer_blocks", "transfer_json_rows", "transfer_pairs",
     "ACROSS_TASKS", "BOOTSTRAP_SEED", "COLUMNS", "CONFIDENCE", "ERROR_COLOURS", "ERROR_LABELS", "KEY_FIELDS",
     "MAIN_METRIC", "MAIN_SCORE", "N_RESAMPLES", "PATHS", "PLOT_KINDS",
     "Block", "Cell", "Group", "Heading", "Notes", "Para", "Plots", "SeedCounts", "Table",
