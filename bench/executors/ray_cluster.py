@@ -241,10 +241,9 @@ class RayExecutor:
             for ref in pending:
                 ray.cancel(ref, force=True)  # the worker dies; its child sees its stdin close and stops
             raise
-        outcome.notes.append(
-            f"trained models stay on the Ray workers that trained them, under {models_dir} "
-            "(which node trained each cell is in the run log)"
-        )
+        note = (f"trained models stay on the Ray workers that trained them, under {models_dir} "
+                "(which node trained each cell is in the run log)")
+        outcome.notes += [] if note in outcome.notes else [note]  # once, though transfer cells run after the others
 
 
 def _only_this_node(ray: Any) -> bool:
