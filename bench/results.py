@@ -20,7 +20,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -65,26 +65,48 @@ def run_id(seed: int, split: str) -> str:
     return f"seed{seed}-{split}"
 
 
-def _cell_dir(results_dir: Path, task: str, system: str, train_size: int | None) -> Path:
-    """``<task>/<system>``, and ``n<size>`` below it for a learning-curve point."""
+def _cell_dir(results_dir: Path, task: str, system: str, train_size: int | None, transfer_from: str | None) -> Path:
+    """``<task>/<system>``, and below it ``n<size>`` for a learning-curve point or ``from-<train task>`` for an
+    out-of-domain result (``<task>`` is then the task it was scored on)."""
     folder = Path(results_dir) / task / system
+    if transfer_from is not None:
+        return folder / f"from-{transfer_from}"
     return folder if train_size is None else folder / f"n{int(train_size)}"
 
 
 def result_path(results_dir: Path, task: str, system: str, seed: int, split: str, *,
-                train_size: int | None = None) -> Path:
-    return _cell_dir(results_dir, task, system, train_size) / f"{run_id(seed, split)}.json"
+                train_size: int | None = None, transfer_from: str | None = None) -> Path:
+    return _cell_dir(results_dir, task, system, train_size, transfer_from) / f"{run_id(seed, split)}.json"
 
 
 def predictions_path(results_dir: Path, task: str, system: str, seed: int, split: str, *,
-                     train_size: int | None = None) -> Path:
-    return _cell_dir(results_dir, task, system, train_size) / f"{run_id(seed, split)}{PREDICTIONS_SUFFIX}"
+                     train_size: int | None = None, transfer_from: str | None = None) -> Path:
+    return _cell_dir(results_dir, task, system, train_size, transfer_from) / f"{run_id(seed, split)}{PREDICTIONS_SUFFIX}"
 
 
 def train_size_of(result: dict[str, Any]) -> int | None:
     """The training size of a learning-curve point's result; ``None`` for the whole train split."""
     subset = result.get("train_subset")
     return subset["size"] if isinstance(subset, dict) else None
+
+
+def transfer_of(result: dict[str, Any]) -> str | None:
+    """The train task of an out-of-domain result (its ``transfer`` block, :mod:`bench.transfer`); ``None`` for
+    a result scored on its own task's split."""
+    block = result.get("transfer")
+    return block.get("train_task") if isinstance(block, dict) else None
+
+
+def in_domain(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The results scored on their own task (out-of-domain results have their own report section)."""
+    return [r for r in results if transfer_of(r) is None]
+
+
+def variant_text(result: dict[str, Any]) -> str:
+    """What sets a result apart from its task's whole-split cell, for a label: ``" (n=100)"``, ``" (from
+    bc5cdr)"`` or ``""``."""
+    size, source = train_size_of(result), transfer_of(result)
+    return f" (from {source})" if source is not None else "" if size is None else f" (n={size})"
 
 
 def jsonable(obj: Any) -> Any:
@@ -139,7 +161,7 @@ def write_result(results_dir: Path, result: dict[str, Any]) -> Path:
     result = jsonable({**result, "schema_version": SCHEMA_VERSION})  # checked as it will be read back
     validate(result, where="<new result>")
     path = result_path(results_dir, result["task"]["name"], result["system"]["name"], result["seed"], result["split"],
-                       train_size=train_size_of(result))
+                       train_size=train_size_of(result), transfer_from=transfer_of(result))
     atomic_write_text(path, dumps(result))
     return path
 
@@ -301,6 +323,16 @@ class _Check:
         for k, v in self.table(path, value).items():
             self.number(f"{path}.{k}", v)
 
+    def unit_counts(self, path: str, value: Any) -> None:
+        """Per-unit counts (:func:`bench.scoring.score_split`): a unit name, ids, and [tp, fp, fn] per mode."""
+        uc = self.table(path, value)
+        if not isinstance(uc.get("unit"), str) or not isinstance(uc.get("ids"), list):
+            raise ResultError(f"{self.where}: {path} needs a string 'unit' and an 'ids' list")
+        for mode, rows in uc.items():
+            if mode not in ("unit", "ids") and not (isinstance(rows, list) and all(
+                    isinstance(r, list) and len(r) == 3 and all(_is_int(x) for x in r) for r in rows)):
+                raise ResultError(f"{self.where}: {path}.{mode} must be a list of [tp, fp, fn] integer triples")
+
     def analysis(self, at: str, a: dict[str, Any]) -> None:
         """The blocks of an error analysis (:func:`bench.analysis.analyse`) that the report averages."""
         if a.get("seen_unseen") is not None:
@@ -379,14 +411,10 @@ def check_fields(result: dict[str, Any], *, where: str) -> None:
                 c.number(f"{path}.{etype}.f1", c.table(f"{path}.{etype}", block).get("f1"))
     if "train_subset" in result:
         _check_subset(c, result)
+    if "transfer" in result:
+        _check_transfer(c, result)
     if result.get("unit_counts") is not None:
-        uc = c.table("unit_counts", result["unit_counts"])
-        if not isinstance(uc.get("unit"), str) or not isinstance(uc.get("ids"), list):
-            raise ResultError(f"{where}: unit_counts needs a string 'unit' and an 'ids' list")
-        for mode, rows in uc.items():
-            if mode not in ("unit", "ids") and not (isinstance(rows, list) and all(
-                    isinstance(r, list) and len(r) == 3 and all(_is_int(x) for x in r) for r in rows)):
-                raise ResultError(f"{where}: unit_counts.{mode} must be a list of [tp, fp, fn] integer triples")
+        c.unit_counts("unit_counts", result["unit_counts"])
     if (analysis := _dig(result, "metrics.analysis")) is not None:
         c.analysis("metrics.analysis", c.table("metrics.analysis", analysis))
     if result["task"].get("reference") is not None:
@@ -448,3 +476,28 @@ def _check_subset(c: _Check, result: dict[str, Any]) -> None:
         raise ResultError(f"{c.where}: train_subset needs a string 'sha256' and 'unit'")
     if result["cell_key"].get("train_size") != block["size"]:
         c.fail("cell_key.train_size", f"the train_subset size {block['size']}", result["cell_key"].get("train_size"))
+
+
+def _check_transfer(c: _Check, result: dict[str, Any]) -> None:
+    """An out-of-domain result's ``transfer`` block (:mod:`bench.transfer_run`): what the report reads of it."""
+    block = c.table("transfer", result["transfer"])
+    c.name("transfer.train_task", block.get("train_task"))
+    if result["cell_key"].get("transfer_from") != block["train_task"]:
+        c.fail("cell_key.transfer_from", f"the transfer's train task {block['train_task']!r}",
+               result["cell_key"].get("transfer_from"))
+    for eval_type, train_type in c.table("transfer.types", block.get("types")).items():
+        c.name("transfer.types: eval-side type", eval_type)
+        c.name(f"transfer.types.{eval_type}", train_type)
+    for side in ("gold", "predicted"):
+        for etype, n in c.table(f"transfer.left_out.{side}", _dig(block, f"left_out.{side}")).items():
+            c.name(f"transfer.left_out.{side}: entity type", etype)
+            if not _is_int(n) or n < 0:
+                c.fail(f"transfer.left_out.{side}.{etype}", "an integer >= 0", n)
+    notes = block.get("notes", [])
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        c.fail("transfer.notes", "a list of strings", notes)
+    ind = c.table("transfer.in_domain", block.get("in_domain"))
+    c.number("transfer.in_domain.metrics.main.value", _dig(ind, "metrics.main.value"))
+    c.unit_counts("transfer.in_domain.unit_counts", ind.get("unit_counts"))
+    if (analysis := _dig(ind, "metrics.analysis")) is not None:
+        c.analysis("transfer.in_domain.metrics.analysis", c.table("transfer.in_domain.metrics.analysis", analysis))

@@ -79,9 +79,11 @@ from bench.report.tables import (
     summary_table,
 )
 from bench.report.tables import _seeds_text as _seeds_text
+from bench.report.transfer import transfer_blocks, transfer_json_rows, transfer_pairs
 
 __all__ = [
     "curve_blocks", "curve_json_rows", "curve_lines", "whole_split",
+    "transfer_blocks", "transfer_json_rows", "transfer_pairs",
     "ACROSS_TASKS", "BOOTSTRAP_SEED", "COLUMNS", "CONFIDENCE", "ERROR_COLOURS", "ERROR_LABELS", "KEY_FIELDS",
     "LEADERBOARD_COLUMNS", "MAIN_METRIC", "MAIN_SCORE", "N_RESAMPLES", "PATHS", "PLOT_KINDS",
     "Block", "Cell", "Group", "Heading", "Notes", "Para", "Plots", "SeedCounts", "Table",
