@@ -266,14 +266,19 @@ class SizesFor:
 
 @dataclass(frozen=True)
 class Transfer:
-    """``[[transfer]]``: score the systems trained on ``train`` on ``eval``'s test split, in the train-side
+    """Out of domain: score the systems trained on ``train`` on ``eval``'s test split, in the train-side
     types: ``types`` maps eval-side types to train-side ones (several may map to one); the other types of
     either side are left out (see :mod:`bench.transfer`)."""
 
     train: str
+    """The task whose trained systems are scored: one of the suite's `tasks` (its whole-split cells' models)."""
     eval: str
+    """The task whose test split they are scored on (a task file; it need not be in `tasks`)."""
     types: dict[str, str]
+    """Eval-side entity type -> train-side type (several may map to one); the types of either task outside the
+    mapping are left out on both sides and counted."""
     reason: str = ""
+    """Why this pair, for people reading the suite."""
 
 
 @dataclass(frozen=True)
