@@ -264,7 +264,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     catalog = load_catalog(args.task_file)
     transfers = TransferRun.plan(suite, cells, catalog=catalog)  # unknown tasks (did-you-mean), transfer types: fail here
-    for line in language_mismatches(cells, {c.task: catalog.get(c.task).language for c in cells}):
+    scored = [*cells, *transfers.cells]  # a transfer cell's model tags its eval task
+    for line in language_mismatches(scored, {c.task: catalog.get(c.task).language for c in scored}):
         log.warning("%s", line)
     loaded, missing, broken = load_cell_tasks(cells, args)
     for task, where in missing.items():

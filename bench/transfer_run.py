@@ -27,7 +27,7 @@ from typing import Any
 from bench.data.load import TaskData
 from bench.data.types import Sentence
 from bench.errors import NerbenchError
-from bench.plan import RUNNER_PARAMS, is_deterministic
+from bench.plan import RUNNER_PARAMS, cell_notes, is_deterministic
 from bench.results import ResultError, prediction_rows, read_predictions, write_predictions, write_result
 from bench.transfer import (
     SPLIT,
@@ -226,7 +226,8 @@ def write_transfer(job: TransferJob, data: TransferData, evaluated: Sequence[Sen
         "system": {"name": cell.system, "kind": cell.spec.kind, "model": cell.spec.model, "params": cell.params,
                    "config_hash": cell.config_hash(), "deterministic": is_deterministic(cell.spec.kind),
                    "model_dir": model_rel, "model_dir_note": "the in-domain cell's model, relative to the run's "
-                   "--models-dir (default models/); not trained again"},
+                   "--models-dir (default models/); not trained again",
+                   **({"notes": lang} if (lang := cell_notes(cell, data.eval.task.language)) else {})},
         "seed": cell.seed, "split": SPLIT, "cell_key": job.key,
         "data": {"eval_sentences": len(evaluated), "eval_tokens": sum(len(s.tokens) for s in evaluated),
                  "train_sentences": len(train), "limits": extra["limits"]},

@@ -130,7 +130,7 @@ def pair_rows(pair: Pair) -> tuple[list[dict[str, Any]], list[str]]:
             notes.append(f"{g.label}: the drop has no CI (per-unit counts missing or not shared by the seeds).")
         test = by_label.get(g.label)
         own = sorted({n for r in g.results for n in r["transfer"].get("notes", [])})
-        notes += [f"{g.label}: {n}." for n in own]
+        notes += [f"{g.label}: {n}." for n in (*own, *lb["notes"])]  # missing inputs; a language mismatch
         rows.append({
             "row": "transfer", "task": pair.eval_task, "split": "test", "train_task": pair.train_task,
             "eval_task": pair.eval_task, "types": pair.types,
