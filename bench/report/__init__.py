@@ -29,7 +29,9 @@ The package, by concern: :mod:`bench.report.groups` (results -> groups, seed cou
 :mod:`bench.report.rows` (leaderboard and significance rows, also ``--json``), :mod:`bench.report.blocks`
 (the block model and its Markdown), :mod:`bench.report.tables` and :mod:`bench.report.error_analysis` (the
 tables), :mod:`bench.report.sections` (a task's blocks, the Markdown report), :mod:`bench.report.html`
-(the HTML page) and :mod:`bench.report.figures` (the plots). Everything is importable from here.
+(the HTML page), :mod:`bench.report.figures` (the plots), :mod:`bench.report.curves` (the learning curves) and
+:mod:`bench.report.transfer` (the "Out of domain" section, results with a ``transfer`` block, which no
+leaderboard or curve counts). Everything is importable from here.
 """
 
 from __future__ import annotations
