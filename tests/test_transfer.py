@@ -342,7 +342,8 @@ def test_the_in_domain_model_is_reused_not_trained(setup: dict[str, Any], monkey
         saved = [row["tags"] for row in read_predictions(path, read_result(path))]
         out = setup["tmp"] / f"{system}.conll"
         assert main(["predict", "--model", str(models / "news" / system / "seed1"), "--input",
-                     str(setup["data"] / "social" / "test.txt"), "--format", "conll", "--output", str(out)]) == 0
+                     str(setup["data"] / "social" / "test.txt"), "--format", "conll", "--output-columns", "word,pred",
+                     "--output", str(out)]) == 0
         predicted = [[line.split("\t")[1] for line in block.splitlines()] for block in out.read_text().split("\n\n")
                      if block.strip()]
         assert saved == predicted
