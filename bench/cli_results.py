@@ -117,7 +117,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not results:
         raise ConfigError(f"no result files under {', '.join(map(str, dirs))}; nothing was written")
     if args.json:
-        print(json.dumps(report.json_rows(results) + report.curve_json_rows(results), indent=2, sort_keys=True))
+        rows = report.json_rows(results) + report.curve_json_rows(results) + report.transfer_json_rows(results)
+        print(json.dumps(rows, indent=2, sort_keys=True))
         return 0
     output = args.output or dirs[0].parent / "README.md"
     plots_dir = args.plots_dir or output.parent / "plots"

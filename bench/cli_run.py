@@ -46,7 +46,6 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
     p.set_defaults(func=cmd_run)
 
 
-
 def _log_to_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
@@ -116,14 +115,14 @@ def suite_for_task_files(suite: Any, task_files: list[Path], *, selected: list[s
     if not task_files:
         return suite
     shipped = set(load_catalog([]))
-    extra = [n for n in load_catalog(task_files) if n not in shipped and n not in suite.tasks]
+    extra = [n for n in load_catalog(task_files) if n not in shipped and n not in (*suite.tasks, *(t.eval for t in suite.transfer))]
     if selected:
         extra = [n for n in extra if n in selected]
     if not extra or any(t in suite.tasks for t in selected):
         return suite
     console.print(f"task file: running {', '.join(extra)} with suite {suite.name}'s systems "
                   f"({', '.join(suite.systems)}); --system selects among them")
-    return dataclasses.replace(suite, tasks=tuple(extra), task_systems={})
+    return dataclasses.replace(suite, tasks=tuple(extra), task_systems={}, transfer=())  # no [[transfer]] of its tasks
 
 
 def preflight_writable(locations: dict[str, Path]) -> None:
@@ -222,6 +221,7 @@ def load_cell_tasks(cells: list[Any], args: argparse.Namespace) -> tuple[dict[st
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.catalog import load_catalog
     from bench.cli_console import LiveDisplay, make_console
+    from bench.cli_transfer import TransferRun
     from bench.errors import ConfigError
     from bench.executors import make_executor
     from bench.lognoise import drop_library_noise
@@ -263,9 +263,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                           data_dir=args.data_dir),
     )
     catalog = load_catalog(args.task_file)
-    for name in suite.tasks:
-        catalog.get(name)  # an unknown task fails the whole run up front, with a did-you-mean
-    for line in language_mismatches(cells, {c.task: catalog.get(c.task).language for c in cells}):
+    transfers = TransferRun.plan(suite, cells, catalog=catalog)  # unknown tasks (did-you-mean), transfer types: fail here
+    scored = [*cells, *transfers.cells]  # a transfer cell's model tags its eval task
+    for line in language_mismatches(scored, {c.task: catalog.get(c.task).language for c in scored}):
         log.warning("%s", line)
     loaded, missing, broken = load_cell_tasks(cells, args)
     for task, where in missing.items():
@@ -273,8 +273,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if missing and args.require_data:
         raise ConfigError(f"--require-data: no data for {', '.join(missing)}; nothing was run")
     check_train_sizes(cells, loaded)
+    transfers.load(args, loaded=loaded, missing=missing, console=console)
     if args.dry_run:
-        return dry_run(cells, suite, config, loaded=loaded, missing=missing, broken=broken, shard=f"{k}/{n}")
+        return dry_run(cells, suite, config, loaded=loaded, missing=missing, broken=broken, shard=f"{k}/{n}") or \
+            transfers.dry_run(config)
     cells = [c for c in cells if c.task not in missing]
 
     preflight_systems(cells)
@@ -289,6 +291,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         with LiveDisplay(console, f"suite {suite.name}", total=len(cells)) as display:
             outcome = run_cells(cells, suite, config, progress=display.progress, executor=executor,
                                 load=lambda t: loaded[t] if t in loaded else _load_one(t, args))
+            transfers.run(config, executor=executor, outcome=outcome, progress=display.progress)
     finally:
         if lock is not None:
             lock.close()
@@ -369,7 +372,7 @@ def produced_table(written: list[Path], *, splits: tuple[str, ...]) -> Any:
     from rich import box
     from rich.table import Table
 
-    from bench.results import ResultError, read_result, train_size_of
+    from bench.results import ResultError, read_result, variant_text
 
     shown = "test" if "test" in splits else splits[-1]
     cells: dict[tuple[str, str, int], dict[str, Any]] = {}
@@ -378,8 +381,7 @@ def produced_table(written: list[Path], *, splits: tuple[str, ...]) -> Any:
             r = read_result(path)
         except ResultError:
             continue
-        size = train_size_of(r)
-        system = r["system"]["name"] + ("" if size is None else f" (n={size})")
+        system = r["system"]["name"] + variant_text(r)  # " (n=100)" for a curve's point, " (from bc5cdr)" out of domain
         row = cells.setdefault((r["task"]["name"], system, r["seed"]), {})
         if r["split"] == shown:
             row["main"] = r["metrics"]["main"]

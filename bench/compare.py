@@ -54,9 +54,13 @@ def dig(obj: Any, dotted: str) -> Any:
 
 def group_key(r: dict[str, Any]) -> GroupKey:
     """The cell key minus seed, plus the split (versions missing from old results read as ``"None"``); a
-    learning-curve point's system reads ``"<system> n<size>"``, so each size is a group of its own."""
+    learning-curve point's system reads ``"<system> n<size>"``, so each size is a group of its own, and an
+    out-of-domain result's ``"<system> from <train task> [<mapping>]"`` (the rest of its key, the in-domain
+    cell's, is summed up by the mapping and its ``transfer_from_cell_key``)."""
     k = r["cell_key"]
     system = k["system"] if k.get("train_size") is None else f"{k['system']} n{k['train_size']}"  # a curve's point
+    if k.get("transfer_from") is not None:
+        system = f"{k['system']} from {k['transfer_from']} [{k.get('type_mapping')}; {k.get('transfer_from_cell_key')}]"
     return (k["task"], str(k["task_version"]), k["data_fingerprint"], system, k["system_config_hash"],
             str(k.get("scorer_version")), str(k.get("system_version")), r["split"])
 

@@ -21,7 +21,15 @@ from typing import Any
 from bench.data.types import Entity
 from bench.errors import NerbenchError
 from bench.metrics import N_RESAMPLES
-from bench.results import ResultError, read_predictions, read_result, task_references, validate, write_result
+from bench.results import (
+    ResultError,
+    read_predictions,
+    read_result,
+    task_references,
+    transfer_of,
+    validate,
+    write_result,
+)
 from bench.versions import SCORER_VERSION
 
 log = logging.getLogger(__name__)
@@ -125,16 +133,23 @@ def rescore_dir(results_dir: Path, *, data_dir: str | None = None, allow_hub: bo
     """Rescore every result under ``results_dir`` in place; a file that cannot be rescored is reported, the rest go on."""
     from bench.catalog import resolve_task
     from bench.data.load import load_task_data
+    from bench.transfer_run import rescore_transfer
 
     cache: dict[str, Any] = {}
     out = RescoreOutcome()
+
+    def load(name: str) -> Any:
+        if name not in cache:
+            cache[name] = load_task_data(resolve_task(name, task_files), data_dir=data_dir, allow_hub=allow_hub)
+        return cache[name]
+
     for path in sorted(Path(results_dir).rglob("*.json")):
         try:
             result = read_for_rescore(path)
-            name = result["task"]["name"]
-            if name not in cache:
-                cache[name] = load_task_data(resolve_task(name, task_files), data_dir=data_dir, allow_hub=allow_hub)
-            new = rescore_result(path, result, cache[name])
+            if transfer_of(result) is not None:  # out of domain: both splits, under the mapping it records
+                new = rescore_transfer(path, result, load)
+            else:
+                new = rescore_result(path, result, load(result["task"]["name"]))
             write_result(results_dir, new)
             out.rescored.append(path)
         except NerbenchError as exc:

@@ -344,10 +344,10 @@ def write_result_files(results_dir: Path, files: dict[str, bytes]) -> list[Path]
     checked: list[tuple[Path, bytes]] = []
     for rel, blob in sorted(files.items(), key=lambda kv: (kv[0].endswith(".json"), kv[0])):
         parts = Path(rel).parts
-        sized = len(parts) == 4 and re.fullmatch(r"n[1-9][0-9]*", parts[2]) is not None  # a learning curve's point
-        if Path(rel).is_absolute() or ".." in parts or not (len(parts) == 3 or sized) or \
-                not rel.endswith((".json", PREDICTIONS_SUFFIX)):
-            raise ResultError(f"refused a returned result file named {rel!r}: not <task>/<system>/[n<size>/]<run id> file")
+        below = len(parts) == 4 and re.fullmatch(r"n[1-9][0-9]*|from-[A-Za-z0-9][A-Za-z0-9_.+-]*", parts[2])  # a curve's point
+        if Path(rel).is_absolute() or ".." in parts or not (len(parts) == 3 or below) or \
+                not rel.endswith((".json", PREDICTIONS_SUFFIX)):  # or an out-of-domain result (from-<train task>)
+            raise ResultError(f"refused a returned result file {rel!r}: not <task>/<system>/[n<size>/|from-<task>/]<run id>")
         if rel.endswith(".json"):
             try:
                 validate(json.loads(blob.decode("utf-8")), where=rel)

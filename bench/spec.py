@@ -265,6 +265,23 @@ class SizesFor:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """Out of domain: score the systems trained on ``train`` on ``eval``'s test split, in the train-side
+    types: ``types`` maps eval-side types to train-side ones (several may map to one); the other types of
+    either side are left out (see :mod:`bench.transfer`)."""
+
+    train: str
+    """The task whose trained systems are scored: one of the suite's `tasks` (its whole-split cells' models)."""
+    eval: str
+    """The task whose test split they are scored on (a task file; it need not be in `tasks`)."""
+    types: dict[str, str]
+    """Eval-side entity type -> train-side type (several may map to one); the types of either task outside the
+    mapping are left out on both sides and counted."""
+    reason: str = ""
+    """Why this pair, for people reading the suite."""
+
+
+@dataclass(frozen=True)
 class SuiteSpec:
     """A matrix of tasks x systems x seeds, with per-cell overrides."""
 
@@ -283,6 +300,8 @@ class SuiteSpec:
     nested, seeded subset of the train split (see :mod:`bench.data.subsets`); empty means ``["all"]``."""
     sizes_for: tuple[SizesFor, ...] = ()
     """``[[sizes_for]]`` tables: other sizes for some tasks or systems; the last match wins."""
+    transfer: tuple[Transfer, ...] = ()
+    """``[[transfer]]`` tables: out-of-domain scoring of the train task's trained systems on another task."""
     origin: str = ""
 
     def __post_init__(self) -> None:
@@ -317,6 +336,7 @@ class SuiteSpec:
             if not sf.sizes:
                 raise ValueError(f"{where}.sizes is empty")
             train_sizes(sf.sizes, where=f"{where}.sizes")
+        check_transfers(self.transfer, self.tasks)
 
     def crosses(self, task: str, system: str) -> bool:
         return system in self.task_systems.get(task, self.systems)
@@ -337,6 +357,24 @@ class SuiteSpec:
             if o.task in ("*", task) and o.system in ("*", system):
                 params.update(o.params)
         return params
+
+
+def check_transfers(transfers: tuple[Transfer, ...], tasks: tuple[str, ...]) -> None:
+    """What a ``[[transfer]]`` entry can be checked for without the task catalogue (the types against the
+    tasks' own are checked at plan time, :func:`bench.transfer.check_transfer_types`)."""
+    seen: set[tuple[str, str]] = set()
+    for i, t in enumerate(transfers):
+        where = f"transfer[{i}] ({t.train} -> {t.eval})"
+        for what, name in (("train", t.train), ("eval", t.eval), *(("types", n) for kv in t.types.items() for n in kv)):
+            if why := name_problem(name):
+                raise ValueError(f"{where}: {what}: {why}")
+        if t.train not in tasks:
+            raise ValueError(f"{where}: train task {t.train!r} is not in tasks (its trained models are the suite's cells)")
+        if t.train == t.eval or not t.types or (t.train, t.eval) in seen:
+            raise ValueError(f"{where}: " + ("train and eval are the same task" if t.train == t.eval else
+                             "types is empty: map at least one eval-side type to a train-side type" if not t.types
+                             else "this pair is declared twice"))
+        seen.add((t.train, t.eval))
 
 
 MAX_TRAIN_SIZE = 10**8

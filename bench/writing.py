@@ -52,7 +52,7 @@ def score_and_write(
     pref = write_predictions(ppath, rows)
     n_tokens = sum(len(s.tokens) for s in sentences)
     result = {
-        "task": _task_block(data, split),
+        "task": task_block(data, split),
         "system": system,
         "seed": seed,
         "split": split,
@@ -74,7 +74,9 @@ def score_and_write(
     return write_result(results_dir, result)
 
 
-def _task_block(data: TaskData, split: str) -> dict[str, Any]:
+def task_block(data: TaskData, split: str) -> dict[str, Any]:
+    """A result's ``task`` block: the task spec's identity, the data's fingerprints and provenance, and its
+    published reference numbers (also the block of an out-of-domain result, :mod:`bench.transfer_run`)."""
     t: TaskSpec = data.task
     return {
         "name": t.name, "version": t.version, "language": t.language, "domain": t.domain,

@@ -65,6 +65,8 @@ def test_the_readme_memory_figure_comes_from_the_committed_results() -> None:
     peaks = {}
     for path in (REPO / "results" / "raw").glob("*/minilm-l6/**/*.json"):
         result = json.loads(path.read_text(encoding="utf-8"))
+        if "transfer" in result:
+            continue  # an out-of-domain cell (from-<train task>/) loads a trained model and trains nothing
         peaks[path] = result["cost"]["peak_rss_mb"]
     assert peaks, "no committed MiniLM-L6 results"
     top = max(peaks, key=lambda p: peaks[p])

@@ -27,14 +27,12 @@ class InlineExecutor:
     name = "inline"
 
     def run(self, jobs: list[tuple[Any, Any]], *, outcome: Any, progress: Any = None) -> None:
-        from bench.runner import run_cell
-
         for i, (job, data) in enumerate(jobs, 1):
             label = job.cell.label
             if progress:
                 progress("cell", {"cell": label, "index": i, "total": len(jobs)})
             try:
-                outcome.written.extend(run_cell(job.cell, data, job.config, splits=job.splits, progress=progress))
+                outcome.written.extend(execute_job(job, data, progress=progress))
                 outcome.done.append(label)
             except NerbenchError as exc:
                 log.error("%s failed: %s", label, exc)
@@ -44,10 +42,38 @@ class InlineExecutor:
 
 
 def cell_log_name(cell: Any) -> str:
-    """File name of a cell's own log: ``<task>.<system>.seed<k>.log`` (``<task>.<system>.n<size>.seed<k>.log``
-    for a learning curve's point)."""
+    """File name of a cell's own log: ``<task>.<system>.seed<k>.log``, ``<task>.<system>.n<size>.seed<k>.log``
+    for a learning curve's point, or the cell's own ``log_name`` (a transfer cell's)."""
+    if own := getattr(cell, "log_name", None):
+        return own
     size = "" if getattr(cell, "train_size", None) is None else f".n{cell.train_size}"
     return f"{cell.task}.{cell.system}{size}.seed{cell.seed}.log"
+
+
+def execute_job(job: Any, data: Any, *, progress: Any = None, measure: Any = None) -> list[Any]:
+    """Run one job where it is: :func:`bench.runner.run_cell` for a cell, or the job's own ``execute`` (a
+    transfer cell, :class:`bench.transfer.TransferJob`)."""
+    own = getattr(job, "execute", None)
+    if own is not None:
+        return own(data, progress=progress, measure=measure)
+    from bench.runner import run_cell
+
+    return run_cell(job.cell, data, job.config, splits=job.splits, progress=progress, measure=measure)
+
+
+def job_key(job: Any, data: Any) -> dict[str, Any]:
+    """The key a job's process computes from the data it was sent (checked against the planner's)."""
+    own = getattr(job, "key_for", None)
+    if own is not None:
+        return own(data)
+    from bench.plan import cell_key
+
+    return cell_key(job.cell, data)
+
+
+def job_data_key(job: Any) -> str:
+    """What executors file a job's data under: its task, or the job's own ``data_key`` (a transfer pair)."""
+    return getattr(job, "data_key", None) or job.cell.task
 
 
 def require_ray() -> Any:

@@ -166,11 +166,10 @@ def _key_mismatch(mine: dict[str, Any], planned: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     from bench.errors import NerbenchError
+    from bench.executors.base import execute_job, job_key
     from bench.executors.local import STOP_GRACE_S
     from bench.gpu import process_cost
     from bench.lognoise import drop_library_noise
-    from bench.plan import cell_key
-    from bench.runner import run_cell
 
     events = Events(int(argv[0]))
     os.set_inheritable(events.fd, False)
@@ -201,7 +200,7 @@ def main(argv: list[str]) -> int:
                  meta.attempt, meta.executor, import_seconds)
         data = pickle.loads(blob)
         del blob
-        key = cell_key(job.cell, data)
+        key = job_key(job, data)
         if key != job.key:
             raise NerbenchError(_key_mismatch(key, job.key))
         startup = time.time() - job_started_at
@@ -213,7 +212,7 @@ def main(argv: list[str]) -> int:
             events.send("measured")
             return measured[-1]
 
-        written = run_cell(job.cell, data, job.config, splits=job.splits, progress=events.progress, measure=measure)
+        written = execute_job(job, data, progress=events.progress, measure=measure)
         events.send("done", written=[str(p) for p in written], process=measured[-1] if measured else None)
         log.info("%s: done, %d result file(s)", job.cell.label, len(written))
         return 0

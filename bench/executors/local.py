@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.executors.base import cell_log_name
+from bench.executors.base import cell_log_name, job_data_key
 
 log = logging.getLogger(__name__)
 
@@ -324,8 +324,8 @@ class LocalExecutor:
                 label = job.cell.label
                 if progress:
                     progress("cell", {"cell": label, "index": i + 1, "total": len(jobs)})
-                if job.cell.task not in payloads:
-                    payloads = {job.cell.task: task_payload(data)}  # jobs come grouped by task: keep one
+                if job_data_key(job) not in payloads:
+                    payloads = {job_data_key(job): task_payload(data)}  # jobs come grouped by task: keep one
                 outcome.logs[label] = self.log_dir / cell_log_name(job.cell)
 
                 def start_next(i: int = i) -> None:
@@ -334,7 +334,7 @@ class LocalExecutor:
 
                 for attempt in range(1, self.retries + 2):
                     child = spare.pop(i) if attempt == 1 and i in spare else self._start(job, attempt)
-                    run = child.run(job, payloads[job.cell.task], progress=progress, on_measured=start_next)
+                    run = child.run(job, payloads[job_data_key(job)], progress=progress, on_measured=start_next)
                     if record_attempt(outcome, label, run, attempt=attempt, retries=self.retries, progress=progress):
                         break
                 if progress:

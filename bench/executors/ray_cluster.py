@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError, NerbenchError
-from bench.executors.base import cell_log_name, require_ray
+from bench.executors.base import cell_log_name, job_data_key, require_ray
 
 log = logging.getLogger(__name__)
 
@@ -188,11 +188,11 @@ class RayExecutor:
         total = len(jobs)
 
         def submit(job: Any, data: Any, attempt: int) -> None:
-            if job.cell.task not in blobs:
-                blobs[job.cell.task] = ray.put(task_payload(data))
+            if job_data_key(job) not in blobs:
+                blobs[job_data_key(job)] = ray.put(task_payload(data))
             options = {**cell_resources(job.cell), "max_retries": WORKER_LOSS_RETRIES, "retry_exceptions": False,
                        "name": f"nerbench {job.cell.task}/{job.cell.system}/seed{job.cell.seed}"}
-            ref = remote.options(**options).remote(job, blobs[job.cell.task])
+            ref = remote.options(**options).remote(job, blobs[job_data_key(job)])
             pending[ref] = ((job, data), attempt)
 
         for job, data in jobs:
@@ -226,7 +226,7 @@ class RayExecutor:
                         run = dataclasses.replace(run, ok=False, cause=str(exc))
                     else:
                         log.info("%s: done %s; its model stays there under %s", label, where,
-                                 models_dir / job.cell.task / job.cell.system / f"seed{job.cell.seed}")
+                                 models_dir / job.cell.model_rel)
                 if not run.ok and not run.log_tail:
                     run.log_tail = log_tail(reply.get("log", ""))
                 if record_attempt(outcome, label, run, attempt=attempt, retries=self.retries, progress=progress,
@@ -241,10 +241,9 @@ class RayExecutor:
             for ref in pending:
                 ray.cancel(ref, force=True)  # the worker dies; its child sees its stdin close and stops
             raise
-        outcome.notes.append(
-            f"trained models stay on the Ray workers that trained them, under {models_dir} "
-            "(which node trained each cell is in the run log)"
-        )
+        note = (f"trained models stay on the Ray workers that trained them, under {models_dir} "
+                "(which node trained each cell is in the run log)")
+        outcome.notes += [] if note in outcome.notes else [note]  # once, though transfer cells run after the others
 
 
 def _only_this_node(ray: Any) -> bool:

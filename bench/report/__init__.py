@@ -29,7 +29,9 @@ The package, by concern: :mod:`bench.report.groups` (results -> groups, seed cou
 :mod:`bench.report.rows` (leaderboard and significance rows, also ``--json``), :mod:`bench.report.blocks`
 (the block model and its Markdown), :mod:`bench.report.tables` and :mod:`bench.report.error_analysis` (the
 tables), :mod:`bench.report.sections` (a task's blocks, the Markdown report), :mod:`bench.report.html`
-(the HTML page) and :mod:`bench.report.figures` (the plots). Everything is importable from here.
+(the HTML page), :mod:`bench.report.figures` (the plots), :mod:`bench.report.curves` (the learning curves) and
+:mod:`bench.report.transfer` (the "Out of domain" section, results with a ``transfer`` block, which no
+leaderboard or curve counts). Everything is importable from here.
 """
 
 from __future__ import annotations
@@ -79,9 +81,11 @@ from bench.report.tables import (
     summary_table,
 )
 from bench.report.tables import _seeds_text as _seeds_text
+from bench.report.transfer import transfer_blocks, transfer_json_rows, transfer_pairs
 
 __all__ = [
     "curve_blocks", "curve_json_rows", "curve_lines", "whole_split",
+    "transfer_blocks", "transfer_json_rows", "transfer_pairs",
     "ACROSS_TASKS", "BOOTSTRAP_SEED", "COLUMNS", "CONFIDENCE", "ERROR_COLOURS", "ERROR_LABELS", "KEY_FIELDS",
     "LEADERBOARD_COLUMNS", "MAIN_METRIC", "MAIN_SCORE", "N_RESAMPLES", "PATHS", "PLOT_KINDS",
     "Block", "Cell", "Group", "Heading", "Notes", "Para", "Plots", "SeedCounts", "Table",

@@ -23,7 +23,7 @@ from bench.metrics import BOOTSTRAP_SEED, N_RESAMPLES, holm, paired_bootstrap_se
 from bench.report.blocks import Block, Cell, Heading, Notes, Para, Plots, Table, _count, _f, _num, _p, _table
 from bench.report.groups import CONFIDENCE, Group, group_results, seed_counts
 from bench.report.rows import leaderboard_rows
-from bench.results import train_size_of
+from bench.results import in_domain, train_size_of
 
 ALPHA = 0.05
 """A Holm-adjusted p below this is significant."""
@@ -32,8 +32,9 @@ NOT_COMPARED = ("crf", "lookup")
 
 
 def whole_split(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The results of cells trained on the whole train split (everything but learning-curve points)."""
-    return [r for r in results if train_size_of(r) is None]
+    """The results of cells trained on the whole train split and scored on their own task (everything but
+    learning-curve points and out-of-domain results)."""
+    return [r for r in in_domain(results) if train_size_of(r) is None]
 
 
 @dataclass
@@ -91,6 +92,7 @@ def _line_key(g: Group) -> tuple[Any, ...]:
 
 def curve_lines(results: Sequence[dict[str, Any]]) -> dict[str, list[Line]]:
     """``{task: [lines]}`` for every task with learning-curve results (test split); the CRF's line first."""
+    results = in_domain(results)
     sized_tasks = {r["task"]["name"] for r in results if train_size_of(r) is not None and r["split"] == "test"}
     grouped = group_results([r for r in results if r["task"]["name"] in sized_tasks and r["split"] == "test"])
     out: dict[str, list[Line]] = {}

@@ -95,8 +95,8 @@ def check_one_file_per_cell(pairs: Sequence[tuple[Path, dict[str, Any]]]) -> Non
     """Two result files of one cell (the same :func:`group_key` and seed) are a :class:`ConfigError`
     naming both: a copy of a result must not count as another seed."""
     seen: dict[tuple[Any, ...], Path] = {}
-    for path, r in pairs:
-        key = (*group_key(r), r["seed"])
+    for path, r in pairs:  # an out-of-domain result is told apart by the rest of its key (bench.transfer)
+        key = (*group_key(r), r["seed"], *((k, v) for k, v in sorted(r["cell_key"].items()) if k.startswith("transfer")))
         if key in seen:
             raise ConfigError(
                 f"{seen[key]} and {path} are results of the same cell (task {key[0]}, system {key[1]}, split "

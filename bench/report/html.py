@@ -15,6 +15,8 @@ from bench.report.figures import _svg_text, figure, learning_curve_figure
 from bench.report.groups import PATHS, Group, first, group_results
 from bench.report.sections import COLUMNS, MAIN_SCORE, _generated, _spec, task_blocks
 from bench.report.tables import summary_table
+from bench.report.transfer import html_section as transfer_html
+from bench.report.transfer import transfer_pairs
 
 CURVES_ANCHOR = "learning-curves"
 
@@ -108,8 +110,9 @@ def render_html(
     grouped = group_results(whole_split(results))
     curves = curve_lines(results)
     curve_section = curve_blocks(results, by_task=curves)
+    pairs = transfer_pairs(results)
     links = _Links(grouped, result_links or {}, extra=[p.group for lines in curves.values() for ln in lines
-                                                       for p in ln.points])
+                                                       for p in ln.points] + [g for p in pairs for g in p.groups])
     cache: dict[tuple[str, str], str | None] = {}
 
     def figure_svg(task: str, kind: str) -> str | None:
@@ -143,6 +146,8 @@ def render_html(
                          "split": "test", "files": [{"seed": r["seed"], "href": links.file(r),
                                                      "f1": _f(first(r, PATHS["f1"]))} for r in p.group.results]}
                         for lines in curves.values() for ln in lines for p in ln.points]})
+    if pairs:
+        tasks.append(transfer_html(pairs, links, lambda blocks: _html_blocks(blocks, links, figure_svg)))
     summary = summary_table(grouped) if grouped else None
     template = _jinja().get_template("report.html.j2")
     return template.render(

@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.metrics import BOOTSTRAP_SEED, N_RESAMPLES, f1_from_counts, holm, paired_bootstrap_seeds
 from bench.report.groups import CONFIDENCE, KEY_FIELDS, MAIN_METRIC, Group, group_results, seed_counts
-from bench.results import train_size_of
+from bench.results import in_domain, train_size_of
 
 
 def leaderboard_rows(groups: list[Group]) -> list[dict[str, Any]]:
@@ -55,7 +55,7 @@ def json_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     without an analysis) and ``analysis``, the seed-averaged error analysis (:meth:`Group.analysis`; its
     ``examples`` are summed over seeds).
     """
-    whole = [r for r in results if train_size_of(r) is None]  # learning-curve points: curves.curve_json_rows
+    whole = [r for r in in_domain(results) if train_size_of(r) is None]  # curves, out of domain: their own rows
     return [{**row, "row": "leaderboard"} for splits in group_results(whole).values() for gs in splits.values()
             for row in leaderboard_rows(gs)]
 

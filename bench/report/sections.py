@@ -22,6 +22,7 @@ from bench.report.tables import (
     significance_blocks,
     summary_table,
 )
+from bench.report.transfer import transfer_blocks, transfer_pairs
 from bench.results import PER_TYPE_PATHS
 
 
@@ -134,7 +135,7 @@ def render(results: Sequence[dict[str, Any]], *, catalog: Any | None = None, plo
     grouped = group_results(whole_split(results))
     curves = curve_blocks(results)
     lines = ["# nerbench results", ""]
-    if not grouped and not curves:
+    if not grouped and not curves and not transfer_pairs(results):
         return "\n".join(lines + ["No results yet: run `nerbench run`.", ""])
     if grouped:
         lines += [MAIN_SCORE, ""] + summary_table(grouped).markdown() + [""]
@@ -143,7 +144,7 @@ def render(results: Sequence[dict[str, Any]], *, catalog: Any | None = None, plo
         lines += [ACROSS_TASKS, ""] + across.markdown() + [""]
     for task, splits in grouped.items():
         lines += markdown(task_blocks(task, splits, task_spec=_spec(catalog, task)), plots=plots)
-    lines += markdown(curves, plots=plots)
+    lines += markdown(curves, plots=plots) + markdown(transfer_blocks(results))
     return "\n".join(lines + footer(results))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -75,6 +76,19 @@ class CrfPredictor:
 
         self.model = CrfModel.load(model_dir)
         self.labels = list(self.model.labels)
+
+    @property
+    def uses_pos(self) -> bool:
+        """Trained with POS features: :meth:`tag` needs a POS list for every sentence."""
+        return bool(self.model.uses_pos)
+
+    def without_pos(self) -> CrfPredictor:
+        """The same model tagging with its POS features off (absent for every word, so their weights add
+        nothing): for a corpus without a POS column, scored out of domain (:mod:`bench.transfer_run`)."""
+        other = copy.copy(self)
+        other.model = copy.copy(self.model)  # shares the tagger; only the flag differs
+        other.model.uses_pos = False
+        return other
 
     def tag(
         self, docs: Sequence[Sequence[str]], *, pos: Sequence[Sequence[str] | None] | None = None
