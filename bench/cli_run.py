@@ -43,8 +43,22 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
                         "default: $RAY_ADDRESS, else a new local Ray instance)")
     p.add_argument("--retries", type=int, default=0, metavar="N",
                    help="run a failed cell (error, crash, kill) again up to N times")
+    p.add_argument("--progress-every", type=_seconds_arg, default=30.0, metavar="SECONDS",
+                   help="when the console is not a terminal (nohup, CI, Slurm logs): a progress line for each "
+                        "running cell every SECONDS (default 30; 0: none)")
     p.set_defaults(func=cmd_run)
 
+
+
+def _seconds_arg(text: str) -> float:
+    """``--progress-every``: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds (0 or more), got {text!r}")
+    return value
 
 
 def _log_to_file(path: Path) -> None:
@@ -225,6 +239,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.catalog import load_catalog
     from bench.errors import ConfigError
     from bench.executors import make_executor
+    from bench.live import make_display
     from bench.plan import check_train_sizes, find_suite, parse_shard, parse_train_sizes, plan, shard_cells, suite_file
     from bench.runner import RunConfig, drop_library_noise, run_cells, run_info
 
@@ -263,7 +278,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--require-data: no data for {', '.join(missing)}; nothing was run")
     check_train_sizes(cells, loaded)
     if args.dry_run:
-        return dry_run(cells, suite, config, loaded=loaded, missing=missing, broken=broken, shard=f"{k}/{n}")
+        return dry_run(cells, suite, config, loaded=loaded, missing=missing, broken=broken, shard=f"{k}/{n}",
+                       threads=getattr(executor, "estimate_threads", None))
     cells = [c for c in cells if c.task not in missing]
 
     preflight_systems(cells)
@@ -275,7 +291,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.info("suite %s: %d cells (shard %d/%d), %s executor; log %s", suite.name, len(cells), k, n, executor.name,
              log_file)
     try:
-        with LiveDisplay(console, f"suite {suite.name}", total=len(cells)) as display:
+        with make_display(console, f"suite {suite.name}", total=len(cells), every=args.progress_every) as display:
             outcome = run_cells(cells, suite, config, progress=display.progress, executor=executor,
                                 load=lambda t: loaded[t] if t in loaded else _load_one(t, args))
     finally:
@@ -310,13 +326,15 @@ def show_outcome(console: Any, outcome: Any, results_dir: Path, *, splits: tuple
 
 
 def dry_run(cells: list[Any], suite: Any, config: Any, *, loaded: dict[str, Any], missing: dict[str, str],
-            broken: dict[str, str], shard: str) -> int:
-    """``run --dry-run``: the plan as a table (finished or to run, with each cell's duration estimate)."""
+            broken: dict[str, str], shard: str, threads: Callable[[Any], int | None] | None = None) -> int:
+    """``run --dry-run``: the plan as a table (finished or to run, with each cell's duration estimate: the
+    run makes the same one, by the same function, with the threads the executor gives the cell)."""
     from rich.console import Console
     from rich.table import Table
 
+    from bench.cell_estimate import estimate_cell
     from bench.estimate import format_duration
-    from bench.runner import estimate_cell, is_finished
+    from bench.runner import is_finished
 
     console = Console(stderr=True)
     table = Table(title=f"suite {suite.name} · shard {shard} · {len(cells)} cells")
@@ -329,7 +347,8 @@ def dry_run(cells: list[Any], suite: Any, config: Any, *, loaded: dict[str, Any]
         if c.task in loaded:
             finished = is_finished(c, loaded[c.task], config, suite.eval_splits)
             status = "finished" if finished else "to run"
-            found = None if finished else estimate_cell(c, loaded[c.task], config, splits=suite.eval_splits)
+            found = None if finished else estimate_cell(c, loaded[c.task], config, splits=suite.eval_splits,
+                                                        threads=threads(c) if threads else None)
             to_run += not finished
             if found is not None:
                 guess, total, estimated = format_duration(found["seconds"]), total + found["seconds"], estimated + 1
@@ -342,127 +361,6 @@ def dry_run(cells: list[Any], suite: Any, config: Any, *, loaded: dict[str, Any]
         console.print(f"estimated {format_duration(total)} for the {estimated} of {to_run} cell(s) to run that "
                       "say how long they take (transformers on a CPU; see bench/estimate.py)", highlight=False)
     return 0
-
-
-class LiveDisplay:
-    """One rich progress display for a run: the matrix bar and one line for the cell at hand.
-
-    While it is live, console logging goes through rich above the bars and shows nerbench's own
-    records only (libraries' warnings, e.g. transformers' weight LOAD REPORT, go to the log file),
-    so nothing printed breaks it; the cell line is hidden when a cell ends, so no stale
-    "predict test 0/1" is left behind.
-    """
-
-    def __init__(self, console: Any, title: str, *, total: int) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self.console = console
-        self.title = title
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
-        )
-        self.matrix = self.bar.add_task(title, total=total)
-        self.inner = self.bar.add_task("", total=1, visible=False)
-        self._swapped: list[logging.Handler] = []
-        self._handler: logging.Handler | None = None
-        self._transformers_routed = False
-
-    def __enter__(self) -> LiveDisplay:
-        root = logging.getLogger()
-        self._swapped = [h for h in root.handlers if type(h) is logging.StreamHandler]
-        level = min((h.level for h in self._swapped), default=logging.WARNING)
-        for h in self._swapped:
-            root.removeHandler(h)
-        self._handler = _ConsoleHandler(self.console, level=level)
-        self._handler.addFilter(_own_records)
-        root.addHandler(self._handler)
-        self._transformers_routed = _route_transformers_logging(True)
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.bar.update(self.inner, visible=False)
-        self.bar.__exit__(*exc)
-        root = logging.getLogger()
-        if self._handler is not None:
-            root.removeHandler(self._handler)
-        for h in self._swapped:
-            root.addHandler(h)
-        if self._transformers_routed:
-            _route_transformers_logging(False)
-
-    def progress(self, event: str, info: dict[str, Any]) -> None:
-        from rich.markup import escape
-
-        bar, inner = self.bar, self.inner
-        if event == "plan":
-            bar.update(self.matrix, total=info["total"], completed=0)
-            if info.get("skipped"):
-                bar.console.print(f"{info['skipped']} cell(s) already finished: skipped", highlight=False)
-        elif event == "cell":
-            bar.update(self.matrix, completed=info["index"] - 1, description=info["cell"])
-            bar.update(inner, visible=False)
-        elif event == "cell_done":
-            bar.update(self.matrix, completed=info["done"])
-            bar.update(inner, visible=False)
-            if info["done"] >= info["total"]:
-                bar.update(self.matrix, description=self.title)
-        elif event == "running":
-            bar.update(self.matrix, completed=info["done"],
-                       description=f"{self.title}: {info['pending']} cell(s) submitted to Ray")
-        elif event == "retry":
-            bar.console.print(f"[yellow]retry[/yellow] {escape(info['cell'])} (attempt {info['attempt']} of "
-                              f"{info['retries'] + 1} failed: {escape(str(info['cause']))})", soft_wrap=True,
-                              highlight=False)
-        elif event == "step":
-            bar.update(inner, visible=True, total=info["total"], completed=info["step"],
-                       description=f"  epoch {info['epoch']} loss {info.get('loss', float('nan')):.3f}")
-        elif event == "predict":
-            bar.update(inner, visible=True, total=1, completed=0,
-                       description=f"  predict {info['split']} ({info['sentences']} sentences)")
-        elif event == "message":
-            bar.update(inner, visible=True, total=1, completed=0, description=f"  {info['text']}")
-        elif event == "estimate":  # stays on screen: a long cell says so before it starts
-            bar.console.print(f"{escape(info['cell'])}: {escape(info['text'])}", soft_wrap=True, highlight=False)
-
-
-class _ConsoleHandler(logging.Handler):
-    """Log records printed through the live display's console (above the bars), unwrapped."""
-
-    def __init__(self, console: Any, *, level: int) -> None:
-        super().__init__(level=level)
-        self.console = console
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.console.print(self.format(record), soft_wrap=True, highlight=False, markup=False)
-        except Exception:  # noqa: BLE001 - logging must never fail the run
-            self.handleError(record)
-
-
-def _own_records(record: logging.LogRecord) -> bool:
-    return record.name.split(".")[0] in ("bench", "baselines") or record.levelno >= logging.ERROR
-
-
-def _route_transformers_logging(on: bool) -> bool:
-    """While ``on``, transformers' records go through logging (to the log file; the console shows
-    nerbench's own) instead of its own stderr handler, which writes past rich's display. Returns
-    whether anything was changed."""
-    import sys
-
-    if "transformers" not in sys.modules:
-        return False
-    from transformers.utils import logging as hf_logging
-
-    if on:
-        hf_logging.disable_default_handler()
-        hf_logging.enable_propagation()
-    else:
-        hf_logging.disable_propagation()
-        hf_logging.enable_default_handler()
-    return True
 
 
 def report_hint(results_dir: Path) -> str:

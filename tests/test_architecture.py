@@ -20,10 +20,8 @@ MAX_FUNCTION_LINES = 80
 
 STILL_OVER: dict[str, int] = {
     "baselines/spacy_ner.py": 699, "baselines/spacy_ner.py:train_spacy": 148,
-    "bench/cli_run.py": 521,
     "bench/finetune/train.py:_finetune": 273,
     "bench/models.py": 745, "bench/predict.py:read_input": 98,
-    "bench/runner.py": 472,
 }
 """Modules and functions over the limits that are still to be split, with their size when listed: the list
 may only shrink (a listed one that fits now, or grew, fails the test too)."""

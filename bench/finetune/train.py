@@ -40,8 +40,9 @@ from bench.models import ModelSpec, load_for_training, model_max_length
 # One logger for the whole package, as when it was one module: log lines keep their "bench.finetune" name.
 log = logging.getLogger("bench.finetune")
 
-ProgressFn = Callable[[int, int, int, float], None]
-"""``progress(epoch, step, total_steps, loss)`` after every optimizer step (rank 0 only)."""
+ProgressFn = Callable[[int, int, int, float, int], None]
+"""``progress(epoch, step, total_steps, loss, tokens)`` after every optimizer step (rank 0 only); ``tokens``:
+the sub-word tokens (non-padding) this rank has trained on so far."""
 
 
 def _all_reduce_sum(values: list[float], dist_ctx: DistContext, device: Any) -> list[float]:
@@ -296,7 +297,7 @@ def _finetune(
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
                 if progress is not None and dist_ctx.is_main:
-                    progress(epoch, step, total_steps, float(loss_acc) / n_batches)
+                    progress(epoch, step, total_steps, float(loss_acc) / n_batches, tokens_total + ep_tokens)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         ep_seconds = time.perf_counter() - t0
