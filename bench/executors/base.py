@@ -34,13 +34,14 @@ class InlineExecutor:
             if progress:
                 progress("cell", {"cell": label, "index": i, "total": len(jobs)})
             try:
-                outcome.written.extend(run_cell(job.cell, data, job.config, splits=job.splits, progress=progress))
+                outcome.written.extend(run_cell(job.cell, data, job.config, splits=job.splits, progress=progress,
+                                                estimate=job.estimate))
                 outcome.done.append(label)
             except NerbenchError as exc:
                 log.error("%s failed: %s", label, exc)
                 outcome.failed.append((label, str(exc)))
             if progress:
-                progress("cell_done", {"cell": label, "done": i, "total": len(jobs)})
+                progress("cell_done", {"cell": label, "done": i, "total": len(jobs), "failed": label not in outcome.done})
 
 
 def cell_log_name(cell: Any) -> str:

@@ -213,7 +213,8 @@ def main(argv: list[str]) -> int:
             events.send("measured")
             return measured[-1]
 
-        written = run_cell(job.cell, data, job.config, splits=job.splits, progress=events.progress, measure=measure)
+        written = run_cell(job.cell, data, job.config, splits=job.splits, progress=events.progress, measure=measure,
+                           estimate=job.estimate)
         events.send("done", written=[str(p) for p in written], process=measured[-1] if measured else None)
         log.info("%s: done, %d result file(s)", job.cell.label, len(written))
         return 0
