@@ -55,7 +55,7 @@ def main() -> int:
     import torch
     from trainer_vs_nerbench import LABELS, load_split
 
-    from bench.env import benchmark_command
+    from bench.env import benchmark_command, git_state
     from bench.finetune import build_features, collate, length_grouped_batches, seed_everything
     from bench.models import load_for_training, resolve_model
 
@@ -101,6 +101,7 @@ def main() -> int:
     print(json.dumps(out["compiled"], indent=2), flush=True)
     out["setup"]["loadavg_after"] = os.getloadavg()
     out["command"] = benchmark_command(__file__, data_dir=args.data_dir)  # the arguments it really ran with
+    out["git"] = git_state()  # the commit it ran from, and whether the code differed from it
     if args.out:
         args.out.write_text(json.dumps(out, indent=2) + "\n")
     return 0

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=os.environ.get("NERBENCH_DATA_DIR", str(REPO.parent / "shared" / "data")))
     p.add_argument("--out", type=Path, default=REPO / "results" / "benchmarks" / "document_context.json")
     args = p.parse_args(argv)
-    from bench.env import benchmark_command
+    from bench.env import benchmark_command, git_state
 
     rows = [
         row(args.default_results.resolve() / "conll2003" / "minilm-l6", "sentence alone, 3 epochs (default suite)"),
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "benchmark": "document_context",
         "command": benchmark_command(__file__, argv, data_dir=args.data_dir),
+        "git": git_state(),  # the commit it ran from, and whether the code differed from it
         "goal": {"test_conlleval_f1": GOAL_F1, "train_minutes": GOAL_MINUTES},
         "conll2003_and_conll2003_docs_hold_the_same_sentences_and_tags": same_sentences(args.data_dir),
         "rows": rows,

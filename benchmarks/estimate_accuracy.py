@@ -55,7 +55,7 @@ def main() -> int:
 
     from bench.catalog import resolve_task
     from bench.data.load import load_task_data
-    from bench.env import benchmark_command
+    from bench.env import benchmark_command, git_state
     from bench.estimate import EFFICIENCY, estimate_transformer
     from bench.models import load_config, load_tokenizer, resolve_model
 
@@ -109,6 +109,7 @@ def main() -> int:
         out = {
             "benchmark": "estimate_accuracy",
             "command": benchmark_command(__file__, data_dir=args.data_dir),
+            "git": git_state(),  # the commit it ran from, and whether the code differed from it
             "what": "the CPU duration estimate made again for every committed CPU transformer cell, against the "
                     "cell's measured training wall seconds + prediction seconds",
             "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform(),

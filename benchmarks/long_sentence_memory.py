@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return child(args)
 
-    from bench.env import benchmark_command
+    from bench.env import benchmark_command, git_state
 
     runs = []
     for variant in args.variants.split(","):
@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "benchmark": "long_sentence_memory",
         "command": benchmark_command(__file__, argv, data_dir=args.data_dir),
+        "git": git_state(),  # the commit it ran from, and whether the code differed from it
         "setup": {"model": args.model, "train_sentences": args.train_sentences, "dev_sentences": args.dev_sentences,
                   "long_sentence_words": args.long_words, "epochs": args.epochs,
                   "data": "conll2003 eng.train / eng.testa (first N sentences)"},

@@ -32,6 +32,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from bench.data.conll import read_conll_file
+    from bench.env import benchmark_command, git_state
     from bench.finetune import FinetuneConfig, finetune
     from bench.models import resolve_model
 
@@ -49,7 +50,8 @@ def main() -> int:
         rec = {"n": args.sentences, "epochs": args.epochs, "lr": float(lr), "batch": int(bs),
                "dev_f1": [h.dev_f1 for h in r.history], "loss": [h.train_loss for h in r.history],
                "tok_s": r.train_tokens_per_second, "loop_s": r.train_loop_seconds, "wall_s": r.train_wall_seconds,
-               "load": [load0, os.getloadavg()]}
+               "load": [load0, os.getloadavg()],
+               "command": benchmark_command(__file__, data_dir=args.data_dir), "git": git_state()}
         print(json.dumps(rec), flush=True)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         with args.output.open("a", encoding="utf-8") as fh:

@@ -43,7 +43,7 @@ def main() -> int:
     from transformers import pipeline
 
     from bench.data.conll import read_conll_file
-    from bench.env import benchmark_command
+    from bench.env import benchmark_command, git_state
     from bench.predict import doc_from_text, load_predictor, predict_docs
 
     if args.threads:
@@ -90,6 +90,7 @@ def main() -> int:
     n = len(texts)
     out = {
         "command": benchmark_command(__file__, data_dir=args.data_dir),
+        "git": git_state(),  # the commit it ran from, and whether the code differed from it
         "model": Path(args.model).name,
         "data": "conll2003 eng.testb" + (f" (first {n})" if args.sentences else ""),
         "sentences": n,

@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 from bench.align import align_labels  # noqa: E402
 from bench.data.conll import read_conll_file  # noqa: E402
 from bench.data.types import Sentence  # noqa: E402
-from bench.env import benchmark_command  # noqa: E402
+from bench.env import benchmark_command, git_state  # noqa: E402
 from bench.finetune import (  # noqa: E402
     FinetuneConfig,
     LoadedModel,
@@ -264,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     evals = {"dev": dev, "test": test}
     report: dict[str, Any] = {
         "command": benchmark_command(__file__, argv, data_dir=args.data_dir),
+        "git": git_state(),  # the commit it ran from, and whether the code differed from it
         "setup": {
             # paths as a user would type them here: the data dir as $NERBENCH_DATA_DIR, never this machine's
             **{k: (portable_arg(str(v), args.data_dir) if isinstance(v, Path) else v) for k, v in vars(args).items()},
