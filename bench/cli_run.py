@@ -43,7 +43,22 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
                         "default: $RAY_ADDRESS, else a new local Ray instance)")
     p.add_argument("--retries", type=int, default=0, metavar="N",
                    help="run a failed cell (error, crash, kill) again up to N times")
+    p.add_argument("--progress-every", type=_seconds_arg, default=30.0, metavar="SECONDS",
+                   help="when the console is not a terminal (nohup, CI, Slurm logs): a progress line for each "
+                        "running cell every SECONDS (default 30; 0: none)")
     p.set_defaults(func=cmd_run)
+
+
+
+def _seconds_arg(text: str) -> float:
+    """``--progress-every``: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds (0 or more), got {text!r}")
+    return value
 
 
 def _log_to_file(path: Path) -> None:
@@ -220,7 +235,7 @@ def load_cell_tasks(cells: list[Any], args: argparse.Namespace) -> tuple[dict[st
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.catalog import load_catalog
-    from bench.cli_console import LiveDisplay, make_console
+    from bench.cli_console import make_console, make_display
     from bench.cli_transfer import TransferRun
     from bench.errors import ConfigError
     from bench.executors import make_executor
@@ -275,8 +290,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_train_sizes(cells, loaded)
     transfers.load(args, loaded=loaded, missing=missing, console=console)
     if args.dry_run:
-        return dry_run(cells, suite, config, loaded=loaded, missing=missing, broken=broken, shard=f"{k}/{n}") or \
-            transfers.dry_run(config)
+        return dry_run(cells, suite, config, loaded=loaded, missing=missing, broken=broken, shard=f"{k}/{n}",
+                       threads=getattr(executor, "estimate_threads", None)) or transfers.dry_run(config)
     cells = [c for c in cells if c.task not in missing]
 
     preflight_systems(cells)
@@ -288,7 +303,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.info("suite %s: %d cells (shard %d/%d), %s executor; log %s", suite.name, len(cells), k, n, executor.name,
              log_file)
     try:
-        with LiveDisplay(console, f"suite {suite.name}", total=len(cells)) as display:
+        with make_display(console, f"suite {suite.name}", total=len(cells), every=args.progress_every) as display:
             outcome = run_cells(cells, suite, config, progress=display.progress, executor=executor,
                                 load=lambda t: loaded[t] if t in loaded else _load_one(t, args))
             transfers.run(config, executor=executor, outcome=outcome, progress=display.progress)
@@ -324,13 +339,15 @@ def show_outcome(console: Any, outcome: Any, results_dir: Path, *, splits: tuple
 
 
 def dry_run(cells: list[Any], suite: Any, config: Any, *, loaded: dict[str, Any], missing: dict[str, str],
-            broken: dict[str, str], shard: str) -> int:
-    """``run --dry-run``: the plan as a table (finished or to run, with each cell's duration estimate)."""
+            broken: dict[str, str], shard: str, threads: Callable[[Any], int | None] | None = None) -> int:
+    """``run --dry-run``: the plan as a table (finished or to run, with each cell's duration estimate: the
+    run makes the same one, by the same function, with the threads the executor gives the cell)."""
     from rich.table import Table
 
+    from bench.cell_estimate import estimate_cell
     from bench.cli_console import make_console
     from bench.estimate import format_duration
-    from bench.runner import estimate_cell, is_finished
+    from bench.runner import is_finished
 
     console = make_console(stderr=True)
     table = Table(title=f"suite {suite.name} · shard {shard} · {len(cells)} cells")
@@ -343,7 +360,8 @@ def dry_run(cells: list[Any], suite: Any, config: Any, *, loaded: dict[str, Any]
         if c.task in loaded:
             finished = is_finished(c, loaded[c.task], config, suite.eval_splits)
             status = "finished" if finished else "to run"
-            found = None if finished else estimate_cell(c, loaded[c.task], config, splits=suite.eval_splits)
+            found = None if finished else estimate_cell(c, loaded[c.task], config, splits=suite.eval_splits,
+                                                        threads=threads(c) if threads else None)
             to_run += not finished
             if found is not None:
                 guess, total, estimated = format_duration(found["seconds"]), total + found["seconds"], estimated + 1

@@ -21,17 +21,16 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.cell_estimate import IN_CELL, TrainingClock, announce, cell_inputs, estimate_cell, limit, plan_entry
 from bench.data.load import TaskData, load_task_data
-from bench.data.subsets import TrainSubset, draw_train_subset
-from bench.data.types import Sentence
 from bench.errors import NerbenchError
-from bench.plan import RUNNER_PARAMS, Cell, cell_key, cell_notes, is_deterministic
+from bench.plan import Cell, cell_key, cell_notes, is_deterministic
 from bench.results import (
     ResultError,
     read_result,
@@ -121,10 +120,6 @@ def is_finished(cell: Cell, data: TaskData, config: RunConfig, splits: tuple[str
     return True
 
 
-def _limit(sentences: list, n: Any) -> list:
-    return sentences[: int(n)] if n else sentences
-
-
 STOP = threading.Event()
 """Set when this process has been asked to stop (a cell's process on Ctrl-C or when its parent is
 gone). :func:`run_cell` checks it between phases, because a library may swallow the
@@ -142,70 +137,33 @@ MeasureFn = Callable[[], dict[str, Any]]
 """Returns the ``cost.process`` block of the process the cell runs in (see :func:`bench.gpu.process_cost`)."""
 
 
-def _cell_inputs(
-    cell: Cell, data: TaskData
-) -> tuple[dict[str, Any], dict[str, int], list[Sentence], list[Sentence], TrainSubset | None]:
-    """The system's params without the runner's limits, the limits, the train sentences (limited, or the
-    cell's subset of a learning curve), the (limited) dev sentences, and the subset (or ``None``)."""
-    params = dict(cell.params)
-    limits = {k: params.pop(k) for k in RUNNER_PARAMS if k in params}
-    train = _limit(data.sentences("train"), limits.get("max_train_sentences"))
-    subset = None
-    if cell.train_size is not None:
-        subset = draw_train_subset(train, cell.train_size, cell.seed, task=cell.task)
-        train = subset.sentences
-    dev = _limit(data.splits["dev"].sentences, limits.get("max_eval_sentences")) if "dev" in data.splits else []
-    return params, limits, train, dev, subset
-
-
-def estimate_cell(cell: Cell, data: TaskData, config: RunConfig, *, splits: Sequence[str],
-                  progress: ProgressFn | None = None) -> dict[str, Any] | None:
-    """The kind's duration estimate for ``cell`` (its data limits applied), or None. Logged, and shown
-    through ``progress`` when a minute or more. Never fails: an estimate that cannot be made is logged
-    and skipped. ``nerbench run`` makes it before each cell starts; ``--dry-run`` for every cell to run."""
-    from bench.systems import get_kind
-
-    params, limits, train, dev, _ = _cell_inputs(cell, data)
-    predicted = [_limit(data.sentences(s), limits.get("max_eval_sentences")) for s in splits if s in data.splits]
-    try:
-        found = get_kind(cell.spec.kind).estimate(params, model=cell.spec.model, train=train, dev=dev,
-                                                   predicted=predicted, device=params.get("device", config.device))
-    except Exception as exc:  # noqa: BLE001 - only an estimate
-        log.info("%s: no duration estimate (%s: %s)", cell.label, type(exc).__name__, exc)
-        return None
-    if found is None:
-        return None
-    log.info("%s: %s", cell.label, found["text"])
-    if progress and found["seconds"] >= 60:
-        progress("estimate", {"cell": cell.label, "seconds": found["seconds"], "text": found["text"]})
-    return found
-
-
 def run_cell(
     cell: Cell, data: TaskData, config: RunConfig, *, splits: tuple[str, ...], progress: ProgressFn | None = None,
-    measure: MeasureFn | None = None,
+    measure: MeasureFn | None = None, estimate: dict[str, Any] | None | str = IN_CELL,
 ) -> list[Path]:
     """Train the cell's system once, predict every split in ``splits``, then score and write one result each.
 
     All predictions come before any scoring, so ``measure`` (given when the cell owns its process)
     sees exactly training + prediction: its peak RSS becomes the results' ``cost.peak_rss_mb``.
+    ``estimate``: the run's, made before the cell started (:mod:`bench.cell_estimate`); else made here.
     """
     from bench import env as envmod
     from bench.systems import train_system
 
     started = datetime.now(UTC).isoformat(timespec="seconds")
     git = envmod.git_state()  # the code that trains is the code checked out now
-    params, limits, train, dev, subset = _cell_inputs(cell, data)
+    params, limits, train, dev, subset = cell_inputs(cell, data)
     model_rel = cell.model_rel
     model_dir = Path(config.models_dir) / model_rel
     from bench.modeldir import check_model_dir_replaceable
 
     check_model_dir_replaceable(model_dir)  # fails before training, not after it
-    estimate = estimate_cell(cell, data, config, splits=splits, progress=progress)
+    estimate = announce(cell, estimate_cell(cell, data, config, splits=splits) if estimate == IN_CELL else estimate,
+                        progress)
     t0 = time.perf_counter()
     trained = train_system(
         cell.spec, params, train=train, dev=dev, data=data, seed=cell.seed, model_dir=model_dir,
-        device=params.get("device", config.device), progress=progress,
+        device=params.get("device", config.device), progress=TrainingClock(cell, progress, estimate),
     )
     train_wall = time.perf_counter() - t0
     check_stop()
@@ -223,26 +181,7 @@ def run_cell(
         "model_dir": str(model_rel), "model_dir_note": "relative to the run's --models-dir (default models/)",
         **({"notes": notes} if (notes := cell_notes(cell, data.task.language)) else {}),
     }
-    predicted = []
-    for split in splits:
-        if split not in data.splits:
-            log.warning("%s: task has no %s split; skipped", cell.label, split)
-            continue
-        sents = _limit(data.sentences(split), limits.get("max_eval_sentences"))
-        if progress:
-            progress("predict", {"cell": cell.label, "split": split, "sentences": len(sents)})
-        t1 = time.perf_counter()
-        pred, pred_stats, scores = trained.predict(sents)
-        predict_seconds = time.perf_counter() - t1
-        check_stop()
-        n_tokens = sum(len(s.tokens) for s in sents)
-        prediction = {
-            **pred_stats,
-            "seconds": predict_seconds,
-            "sentences_per_second": len(sents) / predict_seconds if predict_seconds > 0 else None,
-            "words_per_second": n_tokens / predict_seconds if predict_seconds > 0 else None,
-        }
-        predicted.append((split, sents, pred, scores, prediction))
+    predicted = _predict_splits(trained, cell, data, splits=splits, limits=limits, progress=progress)
     cost = {**trained.cost, "train_wall_seconds": train_wall}
     if measure is not None:
         process = measure()
@@ -260,6 +199,33 @@ def run_cell(
             train_subset=subset.describe() if subset else None, seen_train=train if subset else None,
         ))
     return written
+
+
+def _predict_splits(trained: Any, cell: Cell, data: TaskData, *, splits: tuple[str, ...], limits: dict[str, int],
+                    progress: ProgressFn | None) -> list[tuple[str, list, list, Any, dict[str, Any]]]:
+    """Predict every split in ``splits`` the task has, in order: ``(split, sentences, tags, scores, the
+    result's prediction block)`` each."""
+    predicted = []
+    for split in splits:
+        if split not in data.splits:
+            log.warning("%s: task has no %s split; skipped", cell.label, split)
+            continue
+        sents = limit(data.sentences(split), limits.get("max_eval_sentences"))
+        if progress:
+            progress("predict", {"cell": cell.label, "split": split, "sentences": len(sents)})
+        t1 = time.perf_counter()
+        pred, pred_stats, scores = trained.predict(sents)
+        predict_seconds = time.perf_counter() - t1
+        check_stop()
+        n_tokens = sum(len(s.tokens) for s in sents)
+        prediction = {
+            **pred_stats,
+            "seconds": predict_seconds,
+            "sentences_per_second": len(sents) / predict_seconds if predict_seconds > 0 else None,
+            "words_per_second": n_tokens / predict_seconds if predict_seconds > 0 else None,
+        }
+        predicted.append((split, sents, pred, scores, prediction))
+    return predicted
 
 
 @dataclass
@@ -292,6 +258,8 @@ class CellJob:
     key: dict[str, Any]
     """The cell key the planner computed; a process that computes another one (other data, other
     nerbench) refuses to run rather than write results every later run would redo."""
+    estimate: dict[str, Any] | None | str = IN_CELL
+    """The cell's duration estimate, made by the driver before any cell ran (``None``: the kind gives none)."""
 
 
 def run_cells(
@@ -304,7 +272,8 @@ def run_cells(
     executor: Any,
 ) -> SuiteOutcome:
     """Skip the finished cells of ``cells``, then run the others with ``executor`` (one of
-    :mod:`bench.executors`, which sit above this module). A failing cell is recorded and the rest still run."""
+    :mod:`bench.executors`, which sit above this module). A failing cell is recorded and the rest still run.
+    Every cell to run is estimated first (:mod:`bench.cell_estimate`), with the threads the executor gives it."""
     from bench.catalog import resolve_task
 
     cache: dict[str, TaskData] = {}
@@ -324,12 +293,15 @@ def run_cells(
             if not config.force and is_finished(cell, data, config, suite.eval_splits):
                 out.skipped.append(cell.label)
                 continue
-            jobs.append((CellJob(cell, tuple(suite.eval_splits), config, cell_key(cell, data)), data))
+            threads = executor.estimate_threads(cell) if hasattr(executor, "estimate_threads") else None
+            estimate = estimate_cell(cell, data, config, splits=suite.eval_splits, threads=threads)
+            jobs.append((CellJob(cell, tuple(suite.eval_splits), config, cell_key(cell, data), estimate), data))
         except NerbenchError as exc:
             log.error("%s failed: %s", cell.label, exc)
             out.failed.append((cell.label, str(exc)))
     if progress:
-        progress("plan", {"total": len(jobs), "skipped": len(out.skipped), "failed": len(out.failed)})
+        progress("plan", {"total": len(jobs), "skipped": len(out.skipped), "failed": len(out.failed),
+                          "cells": [plan_entry(job.cell, job.estimate) for job, _ in jobs]})
     executor.run(jobs, outcome=out, progress=progress)
     return out
 

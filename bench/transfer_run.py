@@ -59,6 +59,8 @@ class TransferJob:
     """The in-domain cell's saved test predictions when its result is current; ``None``: tag the split."""
     in_domain_source: str = ""
     """Where they came from (the result file, relative to the results dir), or why they are not used."""
+    estimate: Any = None
+    """No time estimate: a transfer cell trains nothing (the progress display shows it without one)."""
 
     @property
     def data_key(self) -> str:

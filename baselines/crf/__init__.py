@@ -62,7 +62,7 @@ from baselines.crf.resources import (
     case_lexicon,
     jackknife_resources,
 )
-from baselines.crf.train import make_crf, search_crf, train_crf
+from baselines.crf.train import IterationFn, make_crf, search_crf, train_crf
 
 __all__ = [
     "FEATURE_GROUPS",
@@ -79,6 +79,7 @@ __all__ = [
     "FeatureSet",
     "Features",
     "Gazetteer",
+    "IterationFn",
     "PredictStats",
     "TrainStats",
     "build_resources",

@@ -7,7 +7,7 @@ import itertools
 import logging
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -40,20 +40,35 @@ def make_crf(**params: Any) -> Any:
     return crf
 
 
+IterationFn = Callable[[int, int, float], None]
+"""``on_iteration(iteration, max_iterations, loss)`` after every L-BFGS iteration."""
+
+
 class _LoggingTrainer(pycrfsuite.Trainer):
-    """Parses crfsuite's progress as usual and logs each iteration at debug level, never to stdout.
+    """Parses crfsuite's progress as usual and logs each iteration at debug level, never to stdout;
+    ``on_iteration`` (when set) hears of each iteration.
 
     (pycrfsuite only calls ``on_iteration`` when ``verbose``, and verbose sklearn-crfsuite prints.)
     """
 
+    on_iteration_fn: IterationFn | None = None
+    max_iterations: int = 0
+
     def message(self, message: str) -> None:
         event = self.logparser.feed(message)
-        if event == "iteration" and log.isEnabledFor(logging.DEBUG):
-            it = self.logparser.last_iteration
+        if event != "iteration":
+            return
+        it = self.logparser.last_iteration
+        if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "crf iteration %s: loss %.2f, %s active features, %.2fs",
                 it.get("num"), it.get("loss", 0.0), it.get("active_features"), it.get("time", 0.0),
             )
+        if self.on_iteration_fn is not None:
+            try:  # crfsuite calls this from C and drops what it raises: never let it raise
+                self.on_iteration_fn(int(it.get("num") or 0), self.max_iterations, float(it.get("loss") or 0.0))
+            except Exception:  # noqa: BLE001 - progress only
+                log.debug("crf iteration callback failed", exc_info=True)
 
 
 def _uses_pos(config: CrfConfig, train: Sequence[Sentence]) -> bool:
@@ -107,7 +122,7 @@ def _prepare(train: Sequence[Sentence], config: CrfConfig) -> _Prepared:
     return _Prepared(X, y, uses_pos, final, time.perf_counter() - t0, time.process_time() - c0)
 
 
-def _fit(prep: _Prepared, config: CrfConfig) -> tuple[bytes, int, int]:
+def _fit(prep: _Prepared, config: CrfConfig, on_iteration: IterationFn | None = None) -> tuple[bytes, int, int]:
     """Train; returns ``(model bytes, iterations, active features)``. Leaves no file behind."""
     with tempfile.TemporaryDirectory(prefix="nerbench-crf-") as tmp:
         path = Path(tmp) / MODEL_FILE
@@ -124,6 +139,7 @@ def _fit(prep: _Prepared, config: CrfConfig) -> tuple[bytes, int, int]:
             },
             verbose=False,
         )
+        trainer.on_iteration_fn, trainer.max_iterations = on_iteration, config.max_iterations
         for xseq, yseq in zip(prep.X, prep.y, strict=True):
             trainer.append(xseq, yseq)
         trainer.train(str(path), holdout=-1)
@@ -139,17 +155,20 @@ def train_crf(
     *,
     config: CrfConfig = CrfConfig(),  # noqa: B008 (frozen, so one shared default is safe)
     dev: Sequence[Sentence] | None = None,
+    on_iteration: IterationFn | None = None,
 ) -> CrfModel:
     """Train a CRF on ``train``; with ``dev``, also score it there (strict IOB2 F1, recorded in stats).
+    ``on_iteration(iteration, max_iterations, loss)`` hears of every L-BFGS iteration.
 
     Dev is never used for fitting or stopping, so the same call is safe inside :func:`search_crf`.
     """
-    return _train_prepared(_prepare(train, config), config, dev=dev)
+    return _train_prepared(_prepare(train, config), config, dev=dev, on_iteration=on_iteration)
 
 
-def _train_prepared(prep: _Prepared, config: CrfConfig, *, dev: Sequence[Sentence] | None) -> CrfModel:
+def _train_prepared(prep: _Prepared, config: CrfConfig, *, dev: Sequence[Sentence] | None,
+                    on_iteration: IterationFn | None = None) -> CrfModel:
     t0, c0 = time.perf_counter(), time.process_time()
-    data, iterations, active = _fit(prep, config)
+    data, iterations, active = _fit(prep, config, on_iteration)
     fit_seconds = time.perf_counter() - t0
     fit_cpu = time.process_time() - c0
     ntok = sum(len(x) for x in prep.X)

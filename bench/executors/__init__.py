@@ -11,6 +11,9 @@
 
 Every executor has a ``name`` and ``run(jobs, *, outcome, progress)``; ``jobs`` are
 ``(CellJob, TaskData)`` pairs and ``outcome`` (a :class:`bench.runner.SuiteOutcome`) is filled in.
+Every executor reports the same progress events (a Ray cell's stream to the driver while it runs);
+one may say with ``estimate_threads(cell)`` how many CPU threads it gives a cell whose params do not,
+for the cell's duration estimate (:mod:`bench.cell_estimate`).
 """
 
 from __future__ import annotations

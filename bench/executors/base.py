@@ -38,7 +38,7 @@ class InlineExecutor:
                 log.error("%s failed: %s", label, exc)
                 outcome.failed.append((label, str(exc)))
             if progress:
-                progress("cell_done", {"cell": label, "done": i, "total": len(jobs)})
+                progress("cell_done", {"cell": label, "done": i, "total": len(jobs), "failed": label not in outcome.done})
 
 
 def cell_log_name(cell: Any) -> str:
@@ -58,7 +58,8 @@ def execute_job(job: Any, data: Any, *, progress: Any = None, measure: Any = Non
         return own(data, progress=progress, measure=measure)
     from bench.runner import run_cell
 
-    return run_cell(job.cell, data, job.config, splits=job.splits, progress=progress, measure=measure)
+    return run_cell(job.cell, data, job.config, splits=job.splits, progress=progress, measure=measure,
+                    estimate=getattr(job, "estimate", None))
 
 
 def job_key(job: Any, data: Any) -> dict[str, Any]:

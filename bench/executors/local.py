@@ -22,6 +22,7 @@ peak RSS, CPU seconds) is kept beside what the child measured itself.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -232,14 +233,17 @@ class ChildProcess:
         except BrokenPipeError:
             pass  # the child died early; its exit status says why
 
-    def run(self, job: Any, data_blob: bytes, *, progress: Any = None, on_measured: Any = None) -> ChildRun:
+    def run(self, job: Any, data_blob: bytes, *, progress: Any = None, on_measured: Any = None,
+            on_log: Any = None) -> ChildRun:
         """Hand over ``job`` (a :class:`bench.runner.CellJob`) and wait for the child to end; never raises
-        for what happens inside it. KeyboardInterrupt stops the child cleanly, then propagates."""
+        for what happens inside it. KeyboardInterrupt stops the child cleanly, then propagates.
+        ``on_log(name, level, message)`` takes the child's own warnings (default: :func:`relay_log`)."""
         run = ChildRun(ok=False)
         try:
             self._send(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL), data_blob)
             for raw in self.events:
-                if _handle_event(raw, run, label=self.label, progress=progress) == "measured" and on_measured:
+                kind = _handle_event(raw, run, label=self.label, progress=progress, on_log=on_log)
+                if kind == "measured" and on_measured:
                     on_measured()
             self.reaped = _reap(self.proc.pid, block=True)
         except BaseException:
@@ -274,14 +278,19 @@ class ChildProcess:
 
 
 def run_child(job: Any, data_blob: bytes, *, log_path: Path, progress: Any = None, executor: str = "local",
-              attempt: int = 1, staging_dir: str | None = None) -> ChildRun:
+              attempt: int = 1, staging_dir: str | None = None, on_log: Any = None) -> ChildRun:
     """One attempt at ``job`` in a new process (see :class:`ChildProcess`)."""
     child = ChildProcess(kind=job.cell.spec.kind, label=job.cell.label, log_path=log_path, executor=executor,
                          attempt=attempt, staging_dir=staging_dir, model=job.cell.spec.model)
-    return child.run(job, data_blob, progress=progress)
+    return child.run(job, data_blob, progress=progress, on_log=on_log)
 
 
-def _handle_event(raw: bytes, run: ChildRun, *, label: str, progress: Any) -> str | None:
+def relay_log(label: str, name: str | None, level: Any, message: Any) -> None:
+    """A cell's own log record, reported by its process, logged here under its logger's name."""
+    logging.getLogger(name or "bench").log(int(level or logging.WARNING), "%s: %s", label, message)
+
+
+def _handle_event(raw: bytes, run: ChildRun, *, label: str, progress: Any, on_log: Any = None) -> str | None:
     """Apply one event line to ``run``; returns its type."""
     try:
         event = json.loads(raw)
@@ -293,8 +302,7 @@ def _handle_event(raw: bytes, run: ChildRun, *, label: str, progress: Any) -> st
         if progress:
             progress(event["event"], {**event["info"], "cell": label})
     elif kind == "log":
-        logging.getLogger(event.get("name") or "bench").log(int(event.get("level", logging.WARNING)),
-                                                            "%s: %s", label, event.get("message"))
+        (on_log or functools.partial(relay_log, label))(event.get("name"), event.get("level"), event.get("message"))
     elif kind == "done":
         run.ok, run.written, run.process = True, list(event["written"]), event.get("process")
     elif kind == "failed":
@@ -338,7 +346,8 @@ class LocalExecutor:
                     if record_attempt(outcome, label, run, attempt=attempt, retries=self.retries, progress=progress):
                         break
                 if progress:
-                    progress("cell_done", {"cell": label, "done": i + 1, "total": len(jobs)})
+                    progress("cell_done", {"cell": label, "done": i + 1, "total": len(jobs),
+                                           "failed": label not in outcome.done})
         finally:
             for child in spare.values():
                 child.close()

@@ -6,7 +6,9 @@ workers need no copy of the data), starts the same child process as ``--executor
 worker-local staging folder, and returns the result documents and saved predictions as bytes plus
 the cell's log. The driver validates and writes them atomically into its results dir: no shared
 filesystem is needed for results. Trained models stay on the worker that trained them, under the
-absolute ``--models-dir`` path (resolved on the driver).
+absolute ``--models-dir`` path (resolved on the driver). While a cell runs, its task streams its
+progress events and nerbench's own warnings to the driver through an :class:`EventBox` actor, so the
+driver's display and progress lines follow Ray cells as they follow local ones.
 
 Resources come from the suite (``resources = { num_gpus = 1 }`` in a system's table); by default a
 transformer on ``cuda`` asks for one GPU and every other cell for one CPU slot (a transformer on CPUs
@@ -19,13 +21,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import shutil
 import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+from bench.cell_estimate import plan_entry
 from bench.errors import ConfigError, NerbenchError
 from bench.executors.base import cell_log_name, job_data_key, require_ray
 
@@ -36,6 +41,10 @@ WORKER_LOSS_RETRIES = 3
 RETURNED_LOG_BYTES = 1 << 20
 """At most this much of a cell's log (its end) comes back to the driver."""
 RAY_OPTIONS = ("num_cpus", "num_gpus", "memory")
+EVENT_POLL_S = 0.5
+"""How often the driver collects the running cells' events (progress, warnings) while it waits."""
+STEP_EVERY_S = 0.25
+"""A worker forwards a cell's ``step`` events at most this often (a training's last step always)."""
 
 
 def cell_resources(cell: Any) -> dict[str, Any]:
@@ -92,17 +101,81 @@ def fits_a_node(demand: dict[str, float], nodes: list[dict[str, float]]) -> bool
     return any(all(node.get(name, 0) >= amount for name, amount in demand.items()) for node in nodes)
 
 
-def run_on_worker(job: Any, data_blob: bytes) -> dict[str, Any]:
+class EventBox:
+    """The driver's mailbox (a Ray actor that takes no CPU slot): the cells' tasks put their progress
+    events and nerbench's own warnings into it while they run, the driver drains it every
+    :data:`EVENT_POLL_S` while it waits for cells to end. A side channel beside the task's return value,
+    rather than a streaming-generator task, so that a task Ray re-runs after losing its worker still
+    returns its one reply as before (a re-run generator's items would fall on indices the driver has read)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, Any]] = []
+
+    def put(self, batch: list[tuple[str, str, Any]]) -> int:
+        self.events.extend(batch)
+        return len(self.events)
+
+    def drain(self) -> list[tuple[str, str, Any]]:
+        out, self.events = self.events, []
+        return out
+
+
+class _Forward:
+    """In a Ray task: one cell's events to the :class:`EventBox`, without waiting (Ray runs one caller's
+    calls to an actor in the order they were made); ``step`` events at most every :data:`STEP_EVERY_S`,
+    the latest one kept until the next event."""
+
+    def __init__(self, box: Any, label: str) -> None:
+        self.box, self.label = box, label
+        self.pending: dict[str, Any] | None = None
+        self.last_step = -math.inf
+
+    def _put(self, kind: str, payload: Any) -> Any:
+        return self.box.put.remote([(self.label, kind, payload)])
+
+    def progress(self, event: str, info: dict[str, Any]) -> None:
+        if event == "step":
+            now = time.monotonic()
+            if now - self.last_step < STEP_EVERY_S and info.get("step") != info.get("total"):
+                self.pending = info
+                return
+            self.last_step, self.pending = now, None
+        elif self.pending is not None:
+            self._put("progress", ("step", self.pending))
+            self.pending = None
+        self._put("progress", (event, info))
+
+    def log(self, name: str | None, level: Any, message: Any) -> None:
+        self._put("log", (name, level, message))
+
+    def close(self) -> None:
+        """Send what is kept and wait until the box holds everything sent: the driver, which drains it when
+        the task's reply is ready, then has all of the cell's events."""
+        import ray
+
+        if self.pending is not None:
+            self._put("progress", ("step", self.pending))
+        try:
+            ray.get(self.box.put.remote([]))
+        except Exception as exc:  # noqa: BLE001 - progress only: the cell's result still goes back
+            log.warning("%s: its progress events could not reach the driver: %s", self.label, exc)
+
+
+def run_on_worker(job: Any, data_blob: bytes, box: Any = None) -> dict[str, Any]:
     """The Ray task: one attempt at a cell in a child process on this worker; returns what the driver
-    needs (never raises for what happens in the child)."""
+    needs (never raises for what happens in the child). Its events stream to the driver's ``box``."""
     from bench.executors.local import run_child
 
+    forward = _Forward(box, job.cell.label) if box is not None else None
+    if forward is not None:
+        forward._put("start", {"node": socket.gethostname()})
     staging = Path(tempfile.mkdtemp(prefix="nerbench-cell-"))
     try:
         raw = staging / "raw"
         job = dataclasses.replace(job, config=dataclasses.replace(job.config, results_dir=raw))
         log_path = staging / "cell.log"
-        run = run_child(job, data_blob, log_path=log_path, executor="ray", staging_dir=str(staging))
+        run = run_child(job, data_blob, log_path=log_path, executor="ray", staging_dir=str(staging),
+                        progress=forward.progress if forward else None, on_log=forward.log if forward else None)
         files = {}
         if run.ok:
             files = {p.relative_to(raw).as_posix(): p.read_bytes() for p in sorted(raw.rglob("*"))
@@ -114,6 +187,8 @@ def run_on_worker(job: Any, data_blob: bytes) -> dict[str, Any]:
                 "worker_pid": os.getpid()}
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if forward is not None:
+            forward.close()
 
 
 class RayExecutor:
@@ -126,6 +201,13 @@ class RayExecutor:
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="nerbench-cells-"))
         self.retries = retries
         self.address = address
+
+    def estimate_threads(self, cell: Any) -> int | None:
+        """The threads a cell's process trains with when its params do not say: Ray sets OMP_NUM_THREADS (which
+        torch follows) to the CPU slots the task asks for, unless it is set already."""
+        if os.environ.get("OMP_NUM_THREADS"):
+            return None
+        return max(1, math.floor(cell_resources(cell).get("num_cpus", 1)))
 
     def run(self, jobs: list[tuple[Any, Any]], *, outcome: Any, progress: Any = None) -> None:
         if not jobs:
@@ -143,7 +225,8 @@ class RayExecutor:
         try:
             feasible = self._refuse_infeasible(ray, jobs, outcome=outcome, strict=started_here or _only_this_node(ray))
             if progress and len(feasible) != len(jobs):
-                progress("plan", {"total": len(feasible), "skipped": 0, "failed": len(jobs) - len(feasible)})
+                progress("plan", {"total": len(feasible), "skipped": 0, "failed": len(jobs) - len(feasible),
+                                  "cells": [plan_entry(job.cell, job.estimate) for job, _ in feasible]})
             self._run(ray, feasible, outcome=outcome, progress=progress)
         finally:
             if started_here:
@@ -175,14 +258,13 @@ class RayExecutor:
         return kept
 
     def _run(self, ray: Any, jobs: list[tuple[Any, Any]], *, outcome: Any, progress: Any) -> None:
-        from bench.executors.local import ChildRun, log_tail, record_attempt, task_payload
-        from bench.runner import write_result_files
+        from bench.executors.local import record_attempt, task_payload
 
         if not jobs:
             return
         remote = ray.remote(run_on_worker)
-        results_dir = Path(jobs[0][0].config.results_dir)
         models_dir = Path(jobs[0][0].config.models_dir).expanduser().resolve()
+        box = ray.remote(num_cpus=0)(EventBox).remote()
         blobs: dict[str, Any] = {}
         pending: dict[Any, tuple[Any, int]] = {}
         total = len(jobs)
@@ -192,7 +274,7 @@ class RayExecutor:
                 blobs[job_data_key(job)] = ray.put(task_payload(data))
             options = {**cell_resources(job.cell), "max_retries": WORKER_LOSS_RETRIES, "retry_exceptions": False,
                        "name": f"nerbench {job.cell.task}/{job.cell.system}/seed{job.cell.seed}"}
-            ref = remote.options(**options).remote(job, blobs[job_data_key(job)])
+            ref = remote.options(**options).remote(job, blobs[job_data_key(job)], box)
             pending[ref] = ((job, data), attempt)
 
         for job, data in jobs:
@@ -203,37 +285,18 @@ class RayExecutor:
             progress("running", {"done": 0, "total": total, "pending": total})
         try:
             while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=EVENT_POLL_S)
+                box = _relay(ray, box, progress)
+                if not ready:
+                    continue
                 (job, data), attempt = pending.pop(ready[0])
-                label = job.cell.label
-                log_path = self.log_dir / cell_log_name(job.cell)
-                outcome.logs[label] = log_path
-                try:
-                    reply = ray.get(ready[0])
-                    run = ChildRun(**reply["run"])
-                    where = f"on {reply['node']} (worker pid {reply['worker_pid']})"
-                except ray.exceptions.RayError as exc:
-                    reply = {"log": "", "files": {}}
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    run = ChildRun(ok=False, cause=f"Ray: {type(exc).__name__}: {first}")
-                    where = "on a lost worker"
-                _append_log(log_path, label, attempt, where, reply.get("log", ""))
-                written = None
-                if run.ok:
-                    try:
-                        written = write_result_files(results_dir, reply["files"])
-                    except NerbenchError as exc:
-                        run = dataclasses.replace(run, ok=False, cause=str(exc))
-                    else:
-                        log.info("%s: done %s; its model stays there under %s", label, where,
-                                 models_dir / job.cell.model_rel)
-                if not run.ok and not run.log_tail:
-                    run.log_tail = log_tail(reply.get("log", ""))
-                if record_attempt(outcome, label, run, attempt=attempt, retries=self.retries, progress=progress,
-                                  written=written):
+                run, written = self._settle(ray, ready[0], job, attempt, outcome=outcome, models_dir=models_dir)
+                if record_attempt(outcome, job.cell.label, run, attempt=attempt, retries=self.retries,
+                                  progress=progress, written=written):
                     finished += 1
                     if progress:
-                        progress("cell_done", {"cell": label, "done": finished, "total": total})
+                        progress("cell_done", {"cell": job.cell.label, "done": finished, "total": total,
+                                               "failed": not run.ok})
                         progress("running", {"done": finished, "total": total, "pending": len(pending)})
                 else:
                     submit(job, data, attempt + 1)
@@ -241,9 +304,67 @@ class RayExecutor:
             for ref in pending:
                 ray.cancel(ref, force=True)  # the worker dies; its child sees its stdin close and stops
             raise
+        finally:
+            if box is not None:
+                ray.kill(box)
         note = (f"trained models stay on the Ray workers that trained them, under {models_dir} "
                 "(which node trained each cell is in the run log)")
         outcome.notes += [] if note in outcome.notes else [note]  # once, though transfer cells run after the others
+
+    def _settle(self, ray: Any, ref: Any, job: Any, attempt: int, *, outcome: Any,
+                models_dir: Path) -> tuple[Any, list[Path] | None]:
+        """One ended attempt: its log appended to the cell's, its files written (``None`` when it failed)."""
+        from bench.executors.local import ChildRun, log_tail
+        from bench.runner import write_result_files
+
+        label = job.cell.label
+        log_path = self.log_dir / cell_log_name(job.cell)
+        outcome.logs[label] = log_path
+        try:
+            reply = ray.get(ref)
+            run = ChildRun(**reply["run"])
+            where = f"on {reply['node']} (worker pid {reply['worker_pid']})"
+        except ray.exceptions.RayError as exc:
+            reply = {"log": "", "files": {}}
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            run = ChildRun(ok=False, cause=f"Ray: {type(exc).__name__}: {first}")
+            where = "on a lost worker"
+        _append_log(log_path, label, attempt, where, reply.get("log", ""))
+        written = None
+        if run.ok:
+            try:
+                written = write_result_files(Path(job.config.results_dir), reply["files"])
+            except NerbenchError as exc:
+                run = dataclasses.replace(run, ok=False, cause=str(exc))
+            else:
+                log.info("%s: done %s; its model stays there under %s", label, where,
+                         models_dir / job.cell.model_rel)
+        if not run.ok and not run.log_tail:
+            run.log_tail = log_tail(reply.get("log", ""))
+        return run, written
+
+
+def _relay(ray: Any, box: Any, progress: Any) -> Any:
+    """Hand what the cells' tasks put into ``box`` to ``progress`` (``cell_start`` when a task begins) and to
+    logging; returns the box, or ``None`` once it is lost (the cells still run, without progress)."""
+    from bench.executors.local import relay_log
+
+    if box is None:
+        return None
+    try:
+        events = ray.get(box.drain.remote())
+    except ray.exceptions.RayError as exc:
+        log.warning("the Ray actor that collects the cells' progress is gone (%s): no progress until they end", exc)
+        return None
+    for label, kind, payload in events:
+        if kind == "log":
+            relay_log(label, *payload)
+        elif progress and kind == "start":
+            progress("cell_start", {**payload, "cell": label})
+        elif progress and kind == "progress":
+            event, info = payload
+            progress(event, {**info, "cell": label})
+    return box
 
 
 def _only_this_node(ray: Any) -> bool:

@@ -25,8 +25,9 @@ from bench.metrics import strict_f1
 # One logger for the whole package, as when it was one module: log lines keep their "bench.finetune" name.
 log = logging.getLogger("bench.finetune")
 
-ProgressFn = Callable[[int, int, int, float], None]
-"""``progress(epoch, step, total_steps, loss)`` after every optimizer step (rank 0 only)."""
+ProgressFn = Callable[[int, int, int, float, int], None]
+"""``progress(epoch, step, total_steps, loss, tokens)`` after every optimizer step (rank 0 only); ``tokens``:
+the sub-word tokens (non-padding) this rank has trained on so far."""
 
 
 @dataclass
@@ -194,7 +195,7 @@ def _train_epoch(
             _optimizer_step(run)
             state.step += 1
             if progress is not None and dist_ctx.is_main:
-                progress(epoch, state.step, run.total_steps, float(loss_acc) / n_batches)
+                progress(epoch, state.step, run.total_steps, float(loss_acc) / n_batches, state.tokens_total + ep_tokens)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     ep_seconds = time.perf_counter() - t0

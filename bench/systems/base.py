@@ -186,11 +186,30 @@ def timed_cpu(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.process_time() - t0
 
 
-def on_step(progress: ProgressFn | None) -> Callable[[int, int, int, float], None]:
-    """A training loop's ``(epoch, step, total, loss)`` callback that forwards to the runner's progress."""
+def on_step(progress: ProgressFn | None) -> Callable[..., None]:
+    """A training loop's ``(epoch, step, total, loss[, tokens])`` callback that forwards to the runner's
+    progress as a ``step`` event (``tokens``: sub-word tokens trained on so far, for a rate)."""
 
-    def step(epoch: int, step: int, total: int, loss: float) -> None:
+    def step(epoch: int, step: int, total: int, loss: float, tokens: int | None = None) -> None:
         if progress:
-            progress("step", {"epoch": epoch, "step": step, "total": total, "loss": loss})
+            info: dict[str, Any] = {"epoch": epoch, "step": step, "total": total, "loss": loss}
+            if tokens is not None:
+                info.update(processed=tokens, unit="tokens")
+            progress("step", info)
+
+    return step
+
+
+def on_epoch_batch(progress: ProgressFn | None, *, max_epochs: int, words: int) -> Callable[..., None]:
+    """A loop's ``(epoch, batch, batches, loss)`` callback (batches counted per epoch, training stops early
+    at the latest after ``max_epochs``) as ``step`` events over the whole training: step counts go on
+    across epochs, ``total`` is the most there can be (``bound``), ``processed`` the words trained on."""
+
+    def step(epoch: int, batch: int, batches: int, loss: float) -> None:
+        if progress and batches:
+            done = (epoch - 1) * batches + batch
+            progress("step", {"epoch": epoch, "epochs": max_epochs, "step": done, "total": max_epochs * batches,
+                              "loss": loss, "bound": True, "processed": round(words * done / batches),
+                              "unit": "words"})
 
     return step

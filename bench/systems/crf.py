@@ -41,7 +41,15 @@ class CrfKind(SystemKind):
         config = config_from_params(without_runtime(params), seed=seed)
         if progress:
             progress("message", {"text": f"training CRF ({config.feature_set}, c1={config.c1}, c2={config.c2})"})
-        crf, cpu_seconds = timed_cpu(lambda: train_crf(train, config=config, dev=dev or None))
+        words = sum(len(s.tokens) for s in train)
+
+        def on_iteration(iteration: int, most: int, loss: float) -> None:
+            if progress:  # an L-BFGS iteration passes over every training word
+                progress("step", {"name": "iteration", "epoch": None, "step": iteration, "total": most,
+                                  "loss": loss, "processed": words * iteration, "unit": "words"})
+
+        crf, cpu_seconds = timed_cpu(lambda: train_crf(train, config=config, dev=dev or None,
+                                                       on_iteration=on_iteration))
         crf.save(model_dir)
         stats = crf.stats.to_dict() if crf.stats is not None else {}
 

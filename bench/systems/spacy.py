@@ -13,7 +13,7 @@ from bench.systems.base import (
     SystemKind,
     TrainedSystem,
     cpu_cost,
-    on_step,
+    on_epoch_batch,
     timed_cpu,
     without_runtime,
 )
@@ -58,7 +58,7 @@ class SpacyKind(SystemKind):
                                          f"patience {config.patience})"})
         nlp, cpu_seconds = timed_cpu(lambda: train_spacy(
             train, dev or None, config=config, language=data.task.language, entity_types=data.task.entity_types,
-            progress=on_step(progress)))
+            progress=on_epoch_batch(progress, max_epochs=config.max_epochs, words=sum(len(s.tokens) for s in train))))
         nlp.save(model_dir)
         stats = nlp.stats.to_dict() if nlp.stats is not None else {}
 

@@ -114,16 +114,19 @@ class TransformerKind(SystemKind):
         return TransformerPredictor(model_dir, device=device, batch_size=batch_size, decode=decode)
 
     def estimate(self, params, *, model, train, dev, predicted, device) -> dict[str, Any] | None:
-        """On a CPU: the FLOP-count estimate of :mod:`bench.estimate` (a GPU is not estimated)."""
-        import torch
-
-        from bench.estimate import estimate_transformer
+        """On a CPU: the FLOP-count estimate of :mod:`bench.estimate` (a GPU is not estimated, and a cell
+        bound for one costs no torch import here: ``nerbench run`` estimates every cell in its own process)."""
         from bench.finetune import FinetuneConfig
         assert model is not None
         params = {k: v for k, v in params.items() if k != "trust_remote_code"}
         params.setdefault("device", device)
         config = FinetuneConfig.from_params(params)
-        if config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available()):
+        if config.device.startswith("cuda"):
+            return None
+        import torch
+
+        from bench.estimate import estimate_transformer
+        if config.device == "auto" and torch.cuda.is_available():
             return None
         hf_config, tokenizer = _config_and_tokenizer(model)
         found = estimate_transformer(
