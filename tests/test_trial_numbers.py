@@ -153,17 +153,53 @@ def test_a_rewritten_result_file_does_not_make_the_checkout_dirty_but_code_does(
     assert git_state(tmp_path)["dirty"] is True
 
 
+def _recorded_git(record: object) -> object:
+    """The git block a committed JSON records: a result's ``environment.git``, a benchmark's ``git`` (or
+    ``environment.git``); ``None`` when it records none."""
+    if not isinstance(record, dict):
+        return None
+    env = record.get("environment")
+    if isinstance(env, dict) and "git" in env:
+        return env["git"]
+    return record.get("git")
+
+
 def test_every_committed_result_comes_from_a_clean_checkout() -> None:
+    """Every result file under results/ (the default suite's, the curves', the context suite's, the
+    regression references) and every benchmark JSON that records its commit comes from a clean checkout."""
     import json
 
     from .conftest import REPO
 
-    dirty = []
-    for path in sorted((REPO / "results" / "raw").rglob("*.json")):
-        git = json.loads(path.read_text(encoding="utf-8")).get("environment", {}).get("git") or {}
-        if git.get("dirty") is not False or not git.get("sha"):
-            dirty.append(str(path.relative_to(REPO)))
-    assert not dirty, f"{len(dirty)} committed result(s) from a checkout with uncommitted code: {dirty[:5]}"
+    dirty, unrecorded = [], []
+    for path in sorted((REPO / "results").rglob("*.json*")):
+        if path.name.endswith(".predictions.jsonl.gz"):
+            continue
+        rel = str(path.relative_to(REPO))
+        text = path.read_text(encoding="utf-8")
+        records = [json.loads(line) for line in text.splitlines() if line.strip()] if path.suffix == ".jsonl" \
+            else [json.loads(text)]
+        for record in records:
+            git = _recorded_git(record)
+            if git is None:
+                # a result always records its checkout; benchmark JSONs made before they did are listed below
+                if not rel.startswith("results/benchmarks/"):
+                    unrecorded.append(rel)
+                continue
+            if not isinstance(git, dict) or git.get("dirty") is not False or not git.get("sha"):
+                dirty.append(rel)
+    assert not unrecorded, f"committed result(s) that record no git state: {unrecorded[:5]}"
+    assert not dirty, f"{len(dirty)} committed JSON(s) from a checkout with uncommitted code: {dirty[:5]}"
+
+
+def test_every_benchmark_script_records_its_checkout() -> None:
+    """A benchmark JSON says which commit made it and whether the code differed from it (``git_state``)."""
+    from .conftest import REPO
+
+    missing = [p.name for p in sorted((REPO / "benchmarks").glob("*.py"))
+               if "git_state()" not in p.read_text(encoding="utf-8")
+               and "environment(" not in p.read_text(encoding="utf-8")]
+    assert not missing, f"benchmark script(s) whose JSON records no git state: {missing}"
 
 
 def test_the_across_tasks_table_adjusts_over_its_own_family() -> None:
