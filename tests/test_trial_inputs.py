@@ -382,7 +382,7 @@ def test_benchmark_command_records_the_real_arguments_without_machine_paths(
 
 BENCHMARKS_WITH_A_COMMAND = (
     "compiled_passes", "decode_viterbi_vs_argmax", "document_context", "estimate_accuracy", "executor_overhead",
-    "long_sentence_memory", "predict_vs_pipeline", "trainer_vs_nerbench",
+    "long_sentence_memory", "minilm_lr_sweep", "predict_vs_pipeline", "trainer_vs_nerbench",
 )
 
 
