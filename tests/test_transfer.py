@@ -405,11 +405,15 @@ def test_rescore_reapplies_the_recorded_mapping(setup: dict[str, Any]) -> None:
     assert after["rescored"]["from_scorer_version"] == before["cell_key"]["scorer_version"]
 
 
-def test_a_crf_trained_with_pos_tags_a_corpus_without_pos_with_those_features_off(setup: dict[str, Any],
-                                                                                  caplog: Any) -> None:
+def test_a_crf_trained_with_pos_tags_a_corpus_without_pos_with_those_features_off(
+        setup: dict[str, Any], caplog: Any, capsys: pytest.CaptureFixture[str]) -> None:
     from baselines.crf import CrfModel
 
     write_suite(setup, train="newspos")
+    capsys.readouterr()
+    assert run(setup, "--dry-run", train="newspos") == 0
+    planned = {line.split("│")[2].strip(): line for line in capsys.readouterr().out.splitlines() if "newspos → social" in line}
+    assert "POS features off" in planned["crf"] and "POS" not in planned["lookup"]  # only a CRF reads POS
     with caplog.at_level(logging.WARNING):
         assert run(setup, train="newspos") == 0
     model = CrfModel.load(setup["out"] / "models" / "newspos" / "crf" / "seed1")
