@@ -90,13 +90,22 @@ class TransferRun:
             table.add_column(col)
         for c in self.cells:
             note = ""
-            if c.eval_task in self.loaded and c.train_task in self.loaded and \
-                    _has_pos(self.loaded[c.train_task], "train") and not _has_pos(self.loaded[c.eval_task], "test"):
-                note = f"{c.eval_task} has no POS column (a CRF then tags it without)"
+            if _pos_off(c, self.loaded):
+                note = f"{c.eval_task} has no POS column: this CRF tags it with its POS features off"
             table.add_row(f"{c.train_task} → {c.eval_task}", c.system, str(c.seed),
                           ", ".join(f"{e} → {t}" for e, t in c.types), self.status(c, config), note)
         make_console().print(table)
         return 0
+
+
+def _pos_off(cell: TransferCell, loaded: dict[str, Any]) -> bool:
+    """A CRF that uses POS (``use_pos`` true, or unset and its training split has a POS column) meets an eval
+    split without one (:mod:`bench.transfer_run`); only a CRF reads POS."""
+    if cell.spec.kind != "crf" or cell.eval_task not in loaded or cell.train_task not in loaded:
+        return False
+    use_pos = cell.params.get("use_pos")
+    trained_with = _has_pos(loaded[cell.train_task], "train") if use_pos is None else bool(use_pos)
+    return trained_with and not _has_pos(loaded[cell.eval_task], "test")
 
 
 def _has_pos(data: Any, split: str) -> bool:

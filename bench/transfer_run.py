@@ -28,7 +28,14 @@ from bench.data.load import TaskData
 from bench.data.types import Sentence
 from bench.errors import NerbenchError
 from bench.plan import RUNNER_PARAMS, cell_notes, is_deterministic
-from bench.results import ResultError, prediction_rows, read_predictions, write_predictions, write_result
+from bench.results import (
+    ResultError,
+    prediction_rows,
+    read_predictions,
+    task_references,
+    write_predictions,
+    write_result,
+)
 from bench.transfer import (
     SPLIT,
     TransferCell,
@@ -297,6 +304,7 @@ def rescore_transfer(path: Path, result: dict[str, Any], load: Callable[[str], T
         train=_limit(data.train.sentences("train"), limits.get("max_train_sentences")), n_resamples=resamples)
     in_domain.update(predictions=block["in_domain"].get("predictions"), source=block["in_domain"].get("source"))
     return {**result, "metrics": metrics, "unit_counts": unit_counts,
+            "task": {**result["task"], "reference": task_references(data.eval.task)},  # as rescore_result writes
             "transfer": {**block, "left_out": left_out, "in_domain": in_domain},
             "cell_key": {**key, "scorer_version": SCORER_VERSION},
             "rescored": {"at": datetime.now(UTC).isoformat(timespec="seconds"),

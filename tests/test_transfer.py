@@ -398,18 +398,25 @@ def test_rescore_reapplies_the_recorded_mapping(setup: dict[str, Any]) -> None:
     broken["transfer"] = {**before["transfer"], "left_out": {"gold": {}, "predicted": {}}}
     path.write_text(json.dumps(broken), encoding="utf-8")
     write_suite(setup, types='{ person = "PER" }')  # a suite's mapping is not what a result is rescored under
+    with (setup["tmp"] / "social.toml").open("a", encoding="utf-8") as fh:  # a published number added since
+        fh.write('\n[[reference]]\nsystem = "a tagger"\nsplit = "test"\nmetric = "f1"\nvalue = 0.5\nsource = "a paper"\n')
     assert main(["rescore", "--results-dir", str(setup["raw"]), "--data-dir", str(setup["data"]),
                  "--task-file", str(setup["tmp"] / "news.toml"), "--task-file", str(setup["tmp"] / "social.toml")]) == 0
     after = read_result(path)
     assert after["metrics"] == before["metrics"] and after["transfer"] == before["transfer"]
+    assert [ref["system"] for ref in after["task"]["reference"]] == ["a tagger"]  # written as rescore does in-domain
     assert after["rescored"]["from_scorer_version"] == before["cell_key"]["scorer_version"]
 
 
-def test_a_crf_trained_with_pos_tags_a_corpus_without_pos_with_those_features_off(setup: dict[str, Any],
-                                                                                  caplog: Any) -> None:
+def test_a_crf_trained_with_pos_tags_a_corpus_without_pos_with_those_features_off(
+        setup: dict[str, Any], caplog: Any, capsys: pytest.CaptureFixture[str]) -> None:
     from baselines.crf import CrfModel
 
     write_suite(setup, train="newspos")
+    capsys.readouterr()
+    assert run(setup, "--dry-run", train="newspos") == 0
+    planned = {line.split("│")[2].strip(): line for line in capsys.readouterr().out.splitlines() if "newspos → social" in line}
+    assert "POS features off" in planned["crf"] and "POS" not in planned["lookup"]  # only a CRF reads POS
     with caplog.at_level(logging.WARNING):
         assert run(setup, train="newspos") == 0
     model = CrfModel.load(setup["out"] / "models" / "newspos" / "crf" / "seed1")
