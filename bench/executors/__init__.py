@@ -29,12 +29,16 @@ __all__ = ["EXECUTORS", "RAY_EXTRA_HINT", "Executor", "InlineExecutor", "cell_lo
 EXECUTORS = ("local", "ray", "inline")
 
 
-def make_executor(name: str, *, log_dir: Path | None = None, retries: int = 0, ray_address: str | None = None) -> Any:
-    """The executor called ``name`` (see :data:`EXECUTORS`)."""
+def make_executor(name: str, *, log_dir: Path | None = None, retries: int = 0, ray_address: str | None = None,
+                  **ray_options: Any) -> Any:
+    """The executor called ``name`` (see :data:`EXECUTORS`); ``ray_options`` (those not ``None``) go to the Ray
+    executor only."""
     if retries < 0:
         raise ConfigError(f"--retries must be 0 or more, got {retries}")
-    if ray_address and name != "ray":
-        raise ConfigError("--ray-address needs --executor ray")
+    ray_options = {k: v for k, v in ray_options.items() if v is not None}
+    if (ray_address or ray_options) and name != "ray":
+        given = ["--ray-address"] * bool(ray_address) + [f"--{k.replace('_', '-')}" for k in ray_options]
+        raise ConfigError(f"{', '.join(given)} needs --executor ray")
     if name == "inline":
         if retries:
             raise ConfigError("--retries needs a process executor (--executor local or ray)")
@@ -47,5 +51,5 @@ def make_executor(name: str, *, log_dir: Path | None = None, retries: int = 0, r
         require_ray()
         from bench.executors.ray_cluster import RayExecutor
 
-        return RayExecutor(log_dir=log_dir, retries=retries, address=ray_address)
+        return RayExecutor(log_dir=log_dir, retries=retries, address=ray_address, **ray_options)
     raise ConfigError(f"unknown executor {name!r} (use one of {', '.join(EXECUTORS)})")

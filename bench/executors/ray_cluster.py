@@ -23,28 +23,22 @@ import dataclasses
 import logging
 import math
 import os
-import shutil
-import socket
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from bench.cell_estimate import plan_entry
 from bench.errors import ConfigError, NerbenchError
 from bench.executors.base import cell_log_name, job_data_key, require_ray
+from bench.executors.ray_worker import EventBox, run_on_worker
 
 log = logging.getLogger(__name__)
 
 WORKER_LOSS_RETRIES = 3
 """Ray's ``max_retries``: re-runs of a task whose worker died (Ray's own default)."""
-RETURNED_LOG_BYTES = 1 << 20
-"""At most this much of a cell's log (its end) comes back to the driver."""
 RAY_OPTIONS = ("num_cpus", "num_gpus", "memory")
 EVENT_POLL_S = 0.5
 """How often the driver collects the running cells' events (progress, warnings) while it waits."""
-STEP_EVERY_S = 0.25
-"""A worker forwards a cell's ``step`` events at most this often (a training's last step always)."""
 
 
 def cell_resources(cell: Any) -> dict[str, Any]:
@@ -99,96 +93,6 @@ def fits_a_node(demand: dict[str, float], nodes: list[dict[str, float]]) -> bool
     False
     """
     return any(all(node.get(name, 0) >= amount for name, amount in demand.items()) for node in nodes)
-
-
-class EventBox:
-    """The driver's mailbox (a Ray actor that takes no CPU slot): the cells' tasks put their progress
-    events and nerbench's own warnings into it while they run, the driver drains it every
-    :data:`EVENT_POLL_S` while it waits for cells to end. A side channel beside the task's return value,
-    rather than a streaming-generator task, so that a task Ray re-runs after losing its worker still
-    returns its one reply as before (a re-run generator's items would fall on indices the driver has read)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, Any]] = []
-
-    def put(self, batch: list[tuple[str, str, Any]]) -> int:
-        self.events.extend(batch)
-        return len(self.events)
-
-    def drain(self) -> list[tuple[str, str, Any]]:
-        out, self.events = self.events, []
-        return out
-
-
-class _Forward:
-    """In a Ray task: one cell's events to the :class:`EventBox`, without waiting (Ray runs one caller's
-    calls to an actor in the order they were made); ``step`` events at most every :data:`STEP_EVERY_S`,
-    the latest one kept until the next event."""
-
-    def __init__(self, box: Any, label: str) -> None:
-        self.box, self.label = box, label
-        self.pending: dict[str, Any] | None = None
-        self.last_step = -math.inf
-
-    def _put(self, kind: str, payload: Any) -> Any:
-        return self.box.put.remote([(self.label, kind, payload)])
-
-    def progress(self, event: str, info: dict[str, Any]) -> None:
-        if event == "step":
-            now = time.monotonic()
-            if now - self.last_step < STEP_EVERY_S and info.get("step") != info.get("total"):
-                self.pending = info
-                return
-            self.last_step, self.pending = now, None
-        elif self.pending is not None:
-            self._put("progress", ("step", self.pending))
-            self.pending = None
-        self._put("progress", (event, info))
-
-    def log(self, name: str | None, level: Any, message: Any) -> None:
-        self._put("log", (name, level, message))
-
-    def close(self) -> None:
-        """Send what is kept and wait until the box holds everything sent: the driver, which drains it when
-        the task's reply is ready, then has all of the cell's events."""
-        import ray
-
-        if self.pending is not None:
-            self._put("progress", ("step", self.pending))
-        try:
-            ray.get(self.box.put.remote([]))
-        except Exception as exc:  # noqa: BLE001 - progress only: the cell's result still goes back
-            log.warning("%s: its progress events could not reach the driver: %s", self.label, exc)
-
-
-def run_on_worker(job: Any, data_blob: bytes, box: Any = None) -> dict[str, Any]:
-    """The Ray task: one attempt at a cell in a child process on this worker; returns what the driver
-    needs (never raises for what happens in the child). Its events stream to the driver's ``box``."""
-    from bench.executors.local import run_child
-
-    forward = _Forward(box, job.cell.label) if box is not None else None
-    if forward is not None:
-        forward._put("start", {"node": socket.gethostname()})
-    staging = Path(tempfile.mkdtemp(prefix="nerbench-cell-"))
-    try:
-        raw = staging / "raw"
-        job = dataclasses.replace(job, config=dataclasses.replace(job.config, results_dir=raw))
-        log_path = staging / "cell.log"
-        run = run_child(job, data_blob, log_path=log_path, executor="ray", staging_dir=str(staging),
-                        progress=forward.progress if forward else None, on_log=forward.log if forward else None)
-        files = {}
-        if run.ok:
-            files = {p.relative_to(raw).as_posix(): p.read_bytes() for p in sorted(raw.rglob("*"))
-                     if p.is_file() and not p.name.startswith(".")}
-        with log_path.open("rb") as fh:
-            fh.seek(max(0, log_path.stat().st_size - RETURNED_LOG_BYTES))
-            cell_log = fh.read().decode("utf-8", errors="replace")
-        return {"run": dataclasses.asdict(run), "files": files, "log": cell_log, "node": socket.gethostname(),
-                "worker_pid": os.getpid()}
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if forward is not None:
-            forward.close()
 
 
 class RayExecutor:
