@@ -8,7 +8,8 @@ answers what the displays of :mod:`bench.cli_console` show.
 A cell's ETA: before its training has run :data:`~bench.cell_estimate.MEASURED_AFTER_S`, the cell's
 estimate (the one ``--dry-run`` shows) less the time it has run; after that, or when the cell has no
 estimate, the measured pace: the seconds per step since the first step seen (``elapsed``, measured
-where the cell runs, so set-up before the first step does not count) times the steps left. A cell
+where the cell runs, so set-up before the first step does not count) times the steps left; until a
+second step has come, a cell without an estimate has no pace (its first step is mostly warm-up). A cell
 without steps yet falls back on its estimate, else on the mean duration of the finished cells of the
 same system at the same training size (else of the same system, else of the same kind). The suite's
 ETA adds the running cells' ETAs and, for each cell still waiting, its estimate or that mean; with several cells running at once
@@ -103,6 +104,8 @@ class SuiteProgress:
         entries = info.get("cells")
         if entries is None:
             return
+        if entries and not any(e["cell"] in self.cells for e in entries):
+            self.started = self.done = 0  # a new phase (the out-of-domain cells after the in-domain ones): count afresh
         keep = {e["cell"] for e in entries}
         self.cells = {k: v for k, v in self.cells.items() if k in keep or v.state != "queued"}
         for e in entries:
@@ -144,6 +147,11 @@ class SuiteProgress:
                 if st.estimate is not None and trained < self.measured_after:
                     return max(0.0, st.estimate - trained), "estimate"
                 first, at, _ = self._origin(st)
+                if first == 0 and st.estimate is None:
+                    # one step seen: its time is mostly warm-up (a GPU's first step took 16 s of a 60 s cell), so
+                    # no pace yet: the mean of finished cells like it, else unknown until the next step
+                    mean, why = self.mean_duration(st)
+                    return (None, "") if mean is None else (max(0.0, mean - ran), why)
                 pace = (trained - since - at) / (s["step"] - first)
                 return max(0.0, (s["total"] - s["step"]) * pace - since), "measured pace"
             if st.estimate is not None:

@@ -385,3 +385,41 @@ def test_ray_cells_stream_their_progress_and_warnings_to_the_driver(
     for cell in cells:
         assert f"WARNING bench.runner: {cell}: {cell}: task has no dev split; skipped" in err
     assert "done 3, already finished 0, failed 0" in err
+
+
+def test_one_step_gives_no_pace_a_cell_without_an_estimate_waits_for_the_second() -> None:
+    # on a GPU the first step of a 60 s cell took 16 s (warm-up): 1317 steps at that pace said "~ 83 min"
+    clock = Clock()
+    t = SuiteProgress(clock=clock)
+    plan(t, ("g1", "minilm", "transformer", None), ("g2", "minilm", "transformer", None))
+    t.update("cell", {"cell": "g1"})
+    clock.t = 17.0
+    step(t, "g1", 1, 1317, elapsed=16.0)
+    assert t.cell_eta(t.cells["g1"]) == (None, "")  # nothing finished to go by: unknown, not 83 min
+    clock.t = 47.0
+    step(t, "g1", 453, 1317, elapsed=46.0)
+    assert t.cell_eta(t.cells["g1"]) == (pytest.approx(864 * 30.0 / 452), "measured pace")
+    clock.t = 80.0
+    t.update("cell_done", {"cell": "g1", "done": 1, "failed": False})
+    t.update("cell", {"cell": "g2"})
+    clock.t = 97.0
+    step(t, "g2", 1, 1317, elapsed=16.0)
+    assert t.cell_eta(t.cells["g2"]) == (63.0, "mean of 1 finished transformer cell(s)")
+
+
+def test_the_out_of_domain_phase_counts_its_own_cells() -> None:
+    # the transfer cells run after the in-domain ones with a plan of their own: "1 of 3", not "4 of 3"
+    t = SuiteProgress(clock=Clock())
+    plan(t, *[(f"in{k}", "minilm", "transformer", 60.0) for k in range(3)])
+    for k in range(3):
+        t.update("cell", {"cell": f"in{k}"})
+        t.update("cell_done", {"cell": f"in{k}", "done": k + 1, "failed": False})
+    assert (t.started, t.done, t.total) == (3, 3, 3)
+    plan(t, *[(f"tr{k}", "minilm", "transformer", None) for k in range(3)])
+    t.update("cell", {"cell": "tr0"})
+    assert (t.started, t.done, t.total) == (1, 0, 3)
+    t.update("cell_done", {"cell": "tr0", "done": 1, "failed": False})
+    assert t.done == 1
+    # a re-plan of the same cells (Ray drops an infeasible one) keeps the counts
+    plan(t, ("tr1", "minilm", "transformer", None), ("tr2", "minilm", "transformer", None))
+    assert (t.started, t.done, t.total) == (1, 1, 2)
