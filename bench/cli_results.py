@@ -126,7 +126,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     html_output = output.parent / "index.html"
     check_report_target(output, inputs, force=args.force)
     check_report_target(html_output, inputs, force=args.force)  # both checked before either is written
-    from bench.cli_run import preflight_writable
+    from bench.cli_runfiles import preflight_writable
 
     preflight_writable({"report folder": output.parent, **({} if args.no_plots else {"plots dir": plots_dir})})
     plots_rel = None

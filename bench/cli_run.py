@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,20 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where transformers train")
     p.add_argument("--dry-run", action="store_true", help="print the cells and whether each is finished; run nothing")
     p.add_argument("--force", action="store_true", help="re-run finished cells")
-    p.add_argument("--shard", default="1/1", help="K/N: run only the K-th of N deterministic slices of the matrix")
-    p.add_argument("--results-dir", type=Path, default=Path("results/raw"), help="where result JSON goes")
+    p.add_argument("--shard", default="1/1",
+                   help="K/N: run only the K-th of N slices of the matrix, balanced by the cells' estimated work "
+                        "and the same on every machine that sees the same data (--dry-run shows each shard's share)")
+    p.add_argument("--results-dir", type=Path, default=Path("results/raw"),
+                   help="where result JSON goes. One run at a time per results dir: a flock lock file in it "
+                        "refuses a second run on this machine, and on other machines only where the "
+                        "filesystem shares flock locks (not NFS mounted nolock, not Lustre localflock)")
+    p.add_argument("--no-lock", action="store_true",
+                   help="do not lock the results dir (a filesystem without file locks); then make sure no other "
+                        "run uses it meanwhile")
     p.add_argument("--models-dir", type=Path, default=Path("models"), help="where trained models go")
-    p.add_argument("--log-file", type=Path, help="log file (default: runs/<suite>-<time>.log)")
+    p.add_argument("--log-file", type=Path,
+                   help="log file (default: runs/<suite>-<time>[-shardK-of-N][-slurmJOB_TASK].log, beside the "
+                        "folder of each cell's log; a name in use gets -2, -3, ...)")
     p.add_argument("--no-hub", action="store_true", help="never fall back to the Hugging Face Hub")
     p.add_argument("--require-data", action="store_true",
                    help="fail when a task has no data (default: skip its cells with one line each)")
@@ -140,57 +149,6 @@ def suite_for_task_files(suite: Any, task_files: list[Path], *, selected: list[s
     return dataclasses.replace(suite, tasks=tuple(extra), task_systems={}, transfer=())  # no [[transfer]] of its tasks
 
 
-def preflight_writable(locations: dict[str, Path]) -> None:
-    """Fail before any cell trains when an output folder cannot be written (read-only, not a folder)."""
-    import tempfile
-
-    from bench.errors import ConfigError
-
-    for what, folder in locations.items():
-        folder = Path(folder)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError as exc:
-            raise ConfigError(f"{what} {folder} is not writable ({exc.strerror or exc}); nothing was done") from None
-
-
-class _Lock:
-    def __init__(self, fh: Any) -> None:
-        self.fh = fh
-
-    def close(self) -> None:
-        self.fh.close()
-
-
-def results_lock(results_dir: Path) -> _Lock:
-    """One ``nerbench run`` per results dir: a second one exits with a clear message instead of running
-    cells twice. The lock is an OS file lock, so a killed run never leaves it held."""
-    import fcntl
-    import os
-
-    from bench.errors import ConfigError
-
-    path = Path(results_dir) / ".nerbench-run.lock"
-    fh = path.open("a+", encoding="utf-8")
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.seek(0)
-        holder = fh.read().strip() or "another process"
-        fh.close()
-        raise ConfigError(
-            f"{results_dir} is in use by another nerbench run ({holder}); wait for it to finish, or give this "
-            "run another --results-dir"
-        ) from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"pid {os.getpid()}\n")
-    fh.flush()
-    return _Lock(fh)
-
-
 def distributed_rank() -> tuple[int, int]:
     """``(RANK, WORLD_SIZE)`` under torchrun, ``(0, 1)`` otherwise."""
     import os
@@ -234,23 +192,10 @@ def load_cell_tasks(cells: list[Any], args: argparse.Namespace) -> tuple[dict[st
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.catalog import load_catalog
-    from bench.cli_console import make_console, make_display
-    from bench.cli_transfer import TransferRun
+    from bench.cli_console import make_console
+    from bench.cli_runfiles import choose_run_log
     from bench.errors import ConfigError
-    from bench.executors import make_executor
-    from bench.lognoise import drop_library_noise
-    from bench.plan import (
-        check_train_sizes,
-        find_suite,
-        language_mismatches,
-        parse_shard,
-        parse_train_sizes,
-        plan,
-        shard_cells,
-        suite_file,
-    )
-    from bench.runner import RunConfig, run_cells, run_info
+    from bench.plan import find_suite, parse_shard, parse_train_sizes, plan
 
     console = make_console(stderr=True)
     suite = find_suite(args.suite)
@@ -259,16 +204,58 @@ def cmd_run(args: argparse.Namespace) -> int:
     sizes = parse_train_sizes(args.train_size) if args.train_size else None
     cells = plan(suite, tasks=args.task or None, systems=args.system or None, seeds=seeds, device=args.device,
                  sizes=sizes)
-    k, n = parse_shard(args.shard)
-    cells = shard_cells(cells, k, n)
-    log_file = args.log_file or Path("runs") / f"{suite.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    shard = parse_shard(args.shard)
     rank, world = distributed_rank()
-    if world > 1:
-        if args.executor != "inline":
-            raise ConfigError(f"under torchrun (WORLD_SIZE={world}) every rank must train in its own launched "
-                              "process: add --executor inline (and select one cell per launch; see README)")
-        log_file = log_file.with_name(f"{log_file.stem}.rank{rank}{log_file.suffix}") if rank else log_file
-    executor = make_executor(args.executor, log_dir=log_file.with_suffix(""), retries=args.retries,
+    if world > 1 and args.executor != "inline":
+        raise ConfigError(f"under torchrun (WORLD_SIZE={world}) every rank must train in its own launched "
+                          "process: add --executor inline (and select one cell per launch; see README)")
+    run_log = choose_run_log(args, suite.name, shard=shard, rank=rank)  # reserved now, except for a dry run
+    try:
+        return _run(args, suite, cells, shard=shard, run_log=run_log, rank=rank, console=console)
+    except BaseException:
+        run_log.discard()  # a folder reserved for a run that stopped before its first cell
+        raise
+
+
+def select_shard(cells: list[Any], args: argparse.Namespace, suite: Any, *, shard: tuple[int, int],
+                 console: Any) -> tuple[list[Any], Any, dict[str, Any], dict[str, str], dict[str, str]]:
+    """Load the plan's tasks and keep shard K of N: ``(cells, shard plan or None, loaded, missing, broken)``.
+    Sharded, every task of the whole plan is read: the shards are balanced by the cells' work
+    (:mod:`bench.shards`), which needs them all."""
+    from bench.errors import ConfigError
+    from bench.shards import ShardPlan
+
+    loaded, missing, broken = load_cell_tasks(cells, args)
+    k, n = shard
+    if args.require_data and missing:
+        raise ConfigError(f"--require-data: no data for {', '.join(missing)}; nothing was run")
+    if n == 1:
+        return cells, None, loaded, missing, broken
+    plan = ShardPlan.weigh(cells, loaded, n=n, splits=suite.eval_splits)
+    mine = plan.cells(cells, k)
+    tasks = {c.task for c in mine}
+    elsewhere = sorted(t for t in missing if t not in tasks)
+    if elsewhere:
+        console.print(f"shard plan: no data here for {', '.join(elsewhere)} (other shards' cells), so they are "
+                      "weighed without it; a node that has it splits the plan differently: give every node the "
+                      "same data (--require-data checks)", soft_wrap=True, highlight=False)
+    return (mine, plan, {t: d for t, d in loaded.items() if t in tasks},
+            {t: w for t, w in missing.items() if t in tasks}, {t: e for t, e in broken.items() if t in tasks})
+
+
+def _run(args: argparse.Namespace, suite: Any, cells: list[Any], *, shard: tuple[int, int], run_log: Any,
+         rank: int, console: Any) -> int:
+    from bench.catalog import load_catalog
+    from bench.cli_console import make_display
+    from bench.cli_runfiles import preflight_writable, results_lock
+    from bench.cli_transfer import TransferRun
+    from bench.executors import make_executor
+    from bench.lognoise import drop_library_noise
+    from bench.plan import check_train_sizes, language_mismatches, suite_file
+    from bench.runner import RunConfig, run_cells, run_info
+
+    k, n = shard
+    executor = make_executor(args.executor, log_dir=run_log.log_dir, retries=args.retries,
                              ray_address=args.ray_address)  # a missing Ray extra fails here, before any work
     config = RunConfig(
         results_dir=args.results_dir, models_dir=args.models_dir, data_dir=args.data_dir, device=args.device,
@@ -278,30 +265,32 @@ def cmd_run(args: argparse.Namespace) -> int:
                           data_dir=args.data_dir),
     )
     catalog = load_catalog(args.task_file)
+    cells, shards, loaded, missing, broken = select_shard(cells, args, suite, shard=shard, console=console)
     transfers = TransferRun.plan(suite, cells, catalog=catalog)  # unknown tasks (did-you-mean), transfer types: fail here
     scored = [*cells, *transfers.cells]  # a transfer cell's model tags its eval task
     for line in language_mismatches(scored, {c.task: catalog.get(c.task).language for c in scored}):
         log.warning("%s", line)
-    loaded, missing, broken = load_cell_tasks(cells, args)
     for task, where in missing.items():
         console.print(f"{task}: no data {where} — see README#data; its cells are skipped", soft_wrap=True)
-    if missing and args.require_data:
-        raise ConfigError(f"--require-data: no data for {', '.join(missing)}; nothing was run")
     check_train_sizes(cells, loaded)
     transfers.load(args, loaded=loaded, missing=missing, console=console)
     if args.dry_run:
+        for line in shards.table(k) if shards else ():
+            console.print(line, soft_wrap=True, highlight=False)
         return dry_run(cells, suite, config, loaded=loaded, missing=missing, broken=broken, shard=f"{k}/{n}",
                        threads=getattr(executor, "estimate_threads", None)) or transfers.dry_run(config)
     cells = [c for c in cells if c.task not in missing]
 
     preflight_systems(cells)
     preflight_writable({"results dir": args.results_dir, "models dir": args.models_dir,
-                        "log file folder": log_file.parent})
-    lock = results_lock(args.results_dir) if rank == 0 else None  # other ranks write nothing
-    _log_to_file(log_file)
+                        "log file folder": run_log.log_file.parent})
+    lock = results_lock(args.results_dir) if rank == 0 and not args.no_lock else None  # other ranks write nothing
+    _log_to_file(run_log.log_file)
     drop_library_noise()
     log.info("suite %s: %d cells (shard %d/%d), %s executor; log %s", suite.name, len(cells), k, n, executor.name,
-             log_file)
+             run_log.log_file)
+    if shards:
+        log.info("%s", shards.line(k))
     try:
         with make_display(console, f"suite {suite.name}", total=len(cells), every=args.progress_every) as display:
             outcome = run_cells(cells, suite, config, progress=display.progress, executor=executor,

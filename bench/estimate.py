@@ -16,8 +16,10 @@ what this machine's matrix multiplies reach right now:
   on this project's committed CPU runs (``benchmarks/estimate_accuracy.py`` re-estimates each of
   them; ``results/benchmarks/estimate_accuracy.json``).
 
-It is an estimate, shown as such (``~ 24 min``); nothing depends on it. Only CPUs are estimated: a
-GPU's speed depends on far more than a probe can see.
+It is an estimate, shown as such (``~ 24 min``); nothing depends on its seconds. Only CPUs are
+estimated: a GPU's speed depends on far more than a probe can see. The work alone (:func:`count_work`)
+is the same on every machine: ``nerbench run --shard K/N`` balances the shards by it
+(:mod:`bench.shards`), so every array task of a cluster job computes the same partition.
 """
 
 from __future__ import annotations
@@ -187,6 +189,55 @@ def sample_lengths(tokenizer: Any, sentences: Sequence[Sequence[str]], *, limit:
     return lengths, (sum(lengths) / words if words else 1.0)
 
 
+FALLBACK_SHAPE = Shape(layers=12, hidden=768, intermediate=3072)
+"""The shape :func:`count_work` counts when a model's config cannot be read without the hub (shard balancing,
+which never reads the hub or its cache): BERT-base, the size of every hub model the shipped suites name."""
+FALLBACK_SUBTOKENS_PER_WORD = 1.4
+"""Sub-tokens per word :func:`count_work` counts without the model's tokenizer: the middle of what MiniLM-L6's
+WordPiece gives on the shipped tasks (1.23 on CoNLL-2003, 1.31 BC5CDR, 1.44 ADE, 1.6 WNUT-17, 1.83 eHealth-KD)."""
+
+
+def count_work(
+    *,
+    shape: Shape,
+    tokenizer: Any | None,
+    train: Sequence[Sequence[str]],
+    dev: Sequence[Sequence[str]],
+    predicted: Sequence[Sequence[Sequence[str]]],
+    epochs: int,
+    max_length: int,
+    context_width: int,
+    dev_passes: int | None = None,
+) -> tuple[float, float, float]:
+    """``(training FLOPs, evaluation FLOPs, sub-tokens per word)`` of one transformer cell: the work part of
+    the estimate, the same on every machine (no probe, no thread count). ``tokenizer=None`` counts
+    :data:`FALLBACK_SUBTOKENS_PER_WORD` sub-tokens per word.
+
+    ``predicted``: the word lists of each split the cell predicts after training; ``context_width``:
+    the window width document context fills up to (``context_length``; 0 without ``context = "document"``);
+    ``dev_passes``: how often dev is evaluated (default: once per epoch).
+    """
+    if tokenizer is None:
+        ratio = FALLBACK_SUBTOKENS_PER_WORD
+        step = max(1, math.ceil(len(train) / SAMPLE_SENTENCES))
+        lengths = [max(1, round(len(s) * ratio)) for s in train[::step] if len(s)]
+    else:
+        lengths, ratio = sample_lengths(tokenizer, train)
+
+    def widths(words: Sequence[Sequence[str]]) -> Widths:
+        if words is train:
+            sampled = lengths
+        else:  # the train split's sub-tokens per word, on this split's word counts
+            step = max(1, math.ceil(len(words) / SAMPLE_SENTENCES))
+            sampled = [max(1, round(len(s) * ratio)) for s in words[::step]]
+        return Widths.sampled(sampled, len(words), max_length=max_length, context_width=context_width)
+
+    dev_w = widths(dev)
+    evals = [dev_w] * (epochs if dev_passes is None else dev_passes) + [widths(s) for s in predicted]
+    train_flops, eval_flops = work(shape, widths(train), evals, epochs=epochs)
+    return train_flops, eval_flops, ratio
+
+
 def estimate_transformer(
     *,
     config: Any,
@@ -200,28 +251,14 @@ def estimate_transformer(
     threads: int,
     dev_passes: int | None = None,
 ) -> Estimate | None:
-    """The estimate for one transformer cell on the CPU, or None when the model's shape is unknown.
-
-    ``predicted``: the word lists of each split the cell predicts after training; ``context_width``:
-    the window width document context fills up to (``context_length``; 0 without ``context = "document"``);
-    ``dev_passes``: how often dev is evaluated (default: once per epoch).
-    """
+    """The estimate for one transformer cell on the CPU, or None when the model's shape is unknown: the
+    work of :func:`count_work` over this machine's probed speed (see :func:`count_work` for the arguments)."""
     shape = Shape.from_config(config)
     if shape is None:
         return None
-    lengths, ratio = sample_lengths(tokenizer, train)
-
-    def widths(words: Sequence[Sequence[str]]) -> Widths:
-        if words is train:
-            sampled = lengths
-        else:  # the train split's sub-tokens per word, on this split's word counts
-            step = max(1, math.ceil(len(words) / SAMPLE_SENTENCES))
-            sampled = [max(1, round(len(s) * ratio)) for s in words[::step]]
-        return Widths.sampled(sampled, len(words), max_length=max_length, context_width=context_width)
-
-    dev_w = widths(dev)
-    evals = [dev_w] * (epochs if dev_passes is None else dev_passes) + [widths(s) for s in predicted]
-    train_flops, eval_flops = work(shape, widths(train), evals, epochs=epochs)
+    train_flops, eval_flops, ratio = count_work(
+        shape=shape, tokenizer=tokenizer, train=train, dev=dev, predicted=predicted, epochs=epochs,
+        max_length=max_length, context_width=context_width, dev_passes=dev_passes)
     gflops = _probe(shape, threads)
     seconds = (train_flops + eval_flops) / (gflops * 1e9 * EFFICIENCY)
     return Estimate(seconds, train_flops, eval_flops, gflops, EFFICIENCY, ratio, threads)

@@ -158,9 +158,30 @@ def parse_shard(text: str) -> tuple[int, int]:
     return k, n
 
 
-def shard_cells(cells: list[Cell], k: int, n: int) -> list[Cell]:
-    """Deterministic round-robin split of the matrix: shard k of n gets cells k-1, k-1+n, ..."""
-    return [c for i, c in enumerate(cells) if i % n == k - 1]
+def balance(weights: Sequence[float], n: int) -> list[int]:
+    """The shard (0-based) of each of ``weights``: heaviest first onto the least-loaded shard, ties to the
+    lower index (equal weights: plan order), so the same weights always give the same partition.
+    Equal weights deal round robin:
+
+    >>> balance([1, 1, 1, 1, 1], 2)
+    [0, 1, 0, 1, 0]
+    >>> balance([5, 1, 1, 4, 2, 3], 2)  # loads 5+2+1 and 4+3+1
+    [0, 0, 1, 1, 0, 1]
+    """
+    loads = [0.0] * n
+    shards = [0] * len(weights)
+    for i in sorted(range(len(weights)), key=lambda i: (-weights[i], i)):
+        j = min(range(n), key=lambda j: (loads[j], j))
+        shards[i] = j
+        loads[j] += weights[i]
+    return shards
+
+
+def shard_cells(cells: list[Cell], k: int, n: int, weights: Sequence[float] | None = None) -> list[Cell]:
+    """Shard ``k`` of ``n`` (1-based): :func:`balance` of ``weights`` (one per cell; ``nerbench run`` weighs
+    them by their estimated work, :mod:`bench.shards`), round robin without."""
+    shards = balance(weights if weights is not None else [1.0] * len(cells), n)
+    return [c for c, s in zip(cells, shards, strict=True) if s == k - 1]
 
 
 def cell_key(cell: Cell, data: TaskData) -> dict[str, Any]:

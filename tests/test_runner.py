@@ -253,7 +253,7 @@ def test_unwritable_output_fails_before_training(setup: dict[str, Path], capsys:
 
 
 def test_second_run_on_the_same_results_dir_is_refused(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    from bench.cli_run import results_lock
+    from bench.cli_runfiles import results_lock
 
     (setup["out"] / "raw").mkdir(parents=True)
     held = results_lock(setup["out"] / "raw")

@@ -16,6 +16,7 @@ What a kind provides:
 * ``preload(model)``: the imports a cell's process makes before its clock starts.
 * ``default_resources(params)``: what one cell asks a cluster for.
 * ``estimate(...)``: how long a cell will take, said before it starts (the transformer on a CPU).
+* ``work(...)``: what a cell costs, the same on every machine, to balance ``--shard K/N``.
 
 Everything heavy (torch, spaCy, crfsuite) is imported inside the methods: importing a kind is cheap,
 so the suite loader and a CRF-only process never pay for torch.
@@ -155,6 +156,24 @@ class SystemKind:
         """How long the cell will take, said before it starts (``{"seconds": ..., "text": ...}``), or None
         when the kind is quick or cannot tell. ``predicted``: the splits it predicts after training."""
         return None
+
+    work_per_train_word: ClassVar[float] = 2e7
+    """What :meth:`work` counts per training word for a kind that counts no FLOPs: FLOP-equivalents at the
+    ~55 GFLOP/s the committed CPU runs' transformer training reached (a CRF took 0.2-0.4 ms a word)."""
+
+    def work(
+        self,
+        params: dict[str, Any],
+        *,
+        model: str | None,
+        train: Sequence[Sentence],
+        dev: Sequence[Sentence],
+        predicted: Sequence[Sequence[Sentence]],
+    ) -> float:
+        """A cell's cost in FLOPs (or FLOP-equivalents), to balance ``nerbench run --shard K/N``. The same
+        number on every machine (no timing, no probe of this one): every array task of a cluster job must
+        compute the same partition. Default: :attr:`work_per_train_word` per training word."""
+        return self.work_per_train_word * sum(len(s.tokens) for s in train)
 
 
 # --------------------------------------------------------------------------- shared by the CPU baselines

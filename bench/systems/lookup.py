@@ -20,6 +20,8 @@ class LookupKind(SystemKind):
     """1: unique-class training phrases, longest match (the CoNLL-2003 baseline)."""
     summary = "the CoNLL-2003 baseline: training entities with a unique class, longest match"
     deterministic = True
+    work_per_train_word = 1e5
+    """A dictionary of phrases: its cell costs what every cell costs (``bench.shards.CELL_OVERHEAD``)."""
     extra_params = dict(RUNTIME_PARAMS)  # accepted for every kind; ignored
 
     def config_type(self) -> type:

@@ -129,15 +129,40 @@ class TransformerKind(SystemKind):
         if config.device == "auto" and torch.cuda.is_available():
             return None
         hf_config, tokenizer = _config_and_tokenizer(model)
-        found = estimate_transformer(
-            config=hf_config, tokenizer=tokenizer, train=[s.tokens for s in train], dev=[s.tokens for s in dev],
-            predicted=[[s.tokens for s in split] for split in predicted],
-            epochs=(epochs := config.epochs_for(math.ceil(len(train) / config.batch_size / config.grad_accumulation))),
-            dev_passes=epochs if config.select_best else 0, max_length=config.max_length,
-            context_width=config.context_length if config.context == "document" else 0,
-            threads=config.torch_threads or torch.get_num_threads(),
-        )
+        found = estimate_transformer(config=hf_config, tokenizer=tokenizer, **_work_args(config, train, dev, predicted),
+                                     threads=config.torch_threads or torch.get_num_threads())
         return None if found is None else {**found.to_dict(), "text": found.text()}
+
+    def work(self, params, *, model, train, dev, predicted) -> float:
+        """The cell's FLOPs (:func:`bench.estimate.count_work`), on any device and machine alike. A model read
+        without the hub (a named offline model, a local folder) is counted with its own config and tokenizer;
+        a hub id as :data:`~bench.estimate.FALLBACK_SHAPE` at :data:`~bench.estimate.FALLBACK_SUBTOKENS_PER_WORD`
+        sub-tokens per word, never from the hub or its cache, so no node's cache changes the partition."""
+        from bench.estimate import FALLBACK_SHAPE, Shape, count_work
+        from bench.finetune import FinetuneConfig
+        from bench.models import resolve_model
+
+        config = FinetuneConfig.from_params({k: v for k, v in params.items() if k != "trust_remote_code"})
+        shape, tokenizer = FALLBACK_SHAPE, None
+        try:
+            local = model is not None and resolve_model(model).is_local
+        except ConfigError:  # an offline model package not installed: preflight says so before any cell runs
+            local = False
+        if local:
+            hf_config, tokenizer = _config_and_tokenizer(model)
+            shape = Shape.from_config(hf_config) or FALLBACK_SHAPE
+        train_flops, eval_flops, _ = count_work(shape=shape, tokenizer=tokenizer,
+                                                **_work_args(config, train, dev, predicted))
+        return train_flops + eval_flops
+
+
+def _work_args(config: Any, train: Sequence[Any], dev: Sequence[Any], predicted: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """What :func:`bench.estimate.count_work` needs of a cell besides the model: its words, epochs and windows."""
+    epochs = config.epochs_for(math.ceil(len(train) / config.batch_size / config.grad_accumulation))
+    return {"train": [s.tokens for s in train], "dev": [s.tokens for s in dev],
+            "predicted": [[s.tokens for s in split] for split in predicted], "epochs": epochs,
+            "dev_passes": epochs if config.select_best else 0, "max_length": config.max_length,
+            "context_width": config.context_length if config.context == "document" else 0}
 
 
 class TransformerPredictor:
