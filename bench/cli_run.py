@@ -41,6 +41,11 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
     p.add_argument("--ray-address", metavar="ADDR",
                    help="with --executor ray: the cluster to use (e.g. ray://head:10001 or auto; "
                         "default: $RAY_ADDRESS, else a new local Ray instance)")
+    p.add_argument("--models-stay-on-workers", action="store_true",
+                   help="with --executor ray: leave each trained model on the node that trained it (under the "
+                        "same absolute --models-dir there) instead of bringing it back to this machine's "
+                        "--models-dir (default, every file's sha256 checked; skipped where the workers share "
+                        "the models dir); each result's system.model_location says where it is")
     p.add_argument("--retries", type=int, default=0, metavar="N",
                    help="run a failed cell (error, crash, kill) again up to N times")
     p.add_argument("--progress-every", type=_seconds_arg, default=30.0, metavar="SECONDS",
@@ -268,8 +273,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError(f"under torchrun (WORLD_SIZE={world}) every rank must train in its own launched "
                               "process: add --executor inline (and select one cell per launch; see README)")
         log_file = log_file.with_name(f"{log_file.stem}.rank{rank}{log_file.suffix}") if rank else log_file
-    executor = make_executor(args.executor, log_dir=log_file.with_suffix(""), retries=args.retries,
-                             ray_address=args.ray_address)  # a missing Ray extra fails here, before any work
+    executor = make_executor(args.executor, log_dir=log_file.with_suffix(""), retries=args.retries, ray_address=args.ray_address,
+                             models_stay_on_workers=args.models_stay_on_workers or None)  # no Ray extra: fails here
     config = RunConfig(
         results_dir=args.results_dir, models_dir=args.models_dir, data_dir=args.data_dir, device=args.device,
         force=args.force, allow_hub=not args.no_hub, bootstrap_resamples=args.bootstrap,
