@@ -50,6 +50,11 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
     p.add_argument("--ray-address", metavar="ADDR",
                    help="with --executor ray: the cluster to use (e.g. ray://head:10001 or auto; "
                         "default: $RAY_ADDRESS, else a new local Ray instance)")
+    p.add_argument("--models-stay-on-workers", action="store_true",
+                   help="with --executor ray: leave each trained model on the node that trained it (under the "
+                        "same absolute --models-dir there) instead of bringing it back to this machine's "
+                        "--models-dir (default, every file's sha256 checked; skipped where the workers share "
+                        "the models dir); each result's system.model_location says where it is")
     p.add_argument("--retries", type=int, default=0, metavar="N",
                    help="run a failed cell (error, crash, kill) again up to N times")
     p.add_argument("--progress-every", type=_seconds_arg, default=30.0, metavar="SECONDS",
@@ -255,8 +260,9 @@ def _run(args: argparse.Namespace, suite: Any, cells: list[Any], *, shard: tuple
     from bench.runner import RunConfig, run_cells, run_info
 
     k, n = shard
-    executor = make_executor(args.executor, log_dir=run_log.log_dir, retries=args.retries,
-                             ray_address=args.ray_address)  # a missing Ray extra fails here, before any work
+    executor = make_executor(args.executor, log_dir=run_log.log_dir, retries=args.retries,  # no Ray extra: fails
+                             ray_address=args.ray_address,  # here, before any work
+                             models_stay_on_workers=args.models_stay_on_workers or None)
     config = RunConfig(
         results_dir=args.results_dir, models_dir=args.models_dir, data_dir=args.data_dir, device=args.device,
         force=args.force, allow_hub=not args.no_hub, bootstrap_resamples=args.bootstrap,

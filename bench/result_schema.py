@@ -89,6 +89,8 @@ _OPTIONAL: tuple[tuple[str, str, Callable[[Any], bool]], ...] = (
     ("metrics.main.ci", "a JSON object or null", lambda v: v is None or isinstance(v, dict)),
     ("metrics.main.ci.unit", "a string or null", lambda v: v is None or isinstance(v, str)),
     ("metrics.main.ci.units", "an integer or null", lambda v: v is None or _is_int(v)),
+    ("run.attempts", "a list of JSON objects", lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v)),
+    ("system.model_location", "a JSON object", lambda v: isinstance(v, dict)),
 )
 """Fields the report reads when present: ``(path, what it must be, test)``."""
 

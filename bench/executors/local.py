@@ -16,8 +16,10 @@ torch or the CRF library while the previous cell writes; no recorded figure over
 cell's work.
 
 A child that dies (signal, OOM kill, segfault, non-zero exit) is a failed cell with the cause and
-the tail of its log; ``retries`` re-runs it. What the kernel accounted for the child (``os.wait4``:
-peak RSS, CPU seconds) is kept beside what the child measured itself.
+the tail of its log; ``retries`` re-runs it. Every attempt (its process, when it started and ended, how
+it ended) goes into the results of the one that finished (``run.attempts``, :mod:`bench.executors.attempts`).
+What the kernel accounted for the child (``os.wait4``: peak RSS, CPU seconds) is kept beside what the
+child measured itself.
 """
 
 from __future__ import annotations
@@ -340,9 +342,12 @@ class LocalExecutor:
                     if i + 1 < len(jobs) and i + 1 not in spare:
                         spare[i + 1] = self._start(jobs[i + 1][0])
 
+                attempts: list[dict[str, Any]] = []
                 for attempt in range(1, self.retries + 2):
                     child = spare.pop(i) if attempt == 1 and i in spare else self._start(job, attempt)
+                    handed = time.time()
                     run = child.run(job, payloads[job_data_key(job)], progress=progress, on_measured=start_next)
+                    _note_attempt(attempts, run, attempt=attempt, pid=child.proc.pid, started=handed)
                     if record_attempt(outcome, label, run, attempt=attempt, retries=self.retries, progress=progress):
                         break
                 if progress:
@@ -351,6 +356,18 @@ class LocalExecutor:
         finally:
             for child in spare.values():
                 child.close()
+
+
+def _note_attempt(attempts: list[dict[str, Any]], run: ChildRun, *, attempt: int, pid: int, started: float) -> None:
+    """Add this attempt to the cell's record; a finished one writes them all into its results (``run.attempts``)."""
+    import socket
+
+    from bench.executors.attempts import annotate_written, record
+
+    attempts.append(record(attempt=attempt, executor="local", host=socket.gethostname(), pid=pid, started=started,
+                           ended=time.time(), outcome="finished" if run.ok else "failed", cause=run.cause))
+    if run.ok:
+        annotate_written([Path(p) for p in run.written], attempts)
 
 
 def record_attempt(outcome: Any, label: str, run: ChildRun, *, attempt: int, retries: int, progress: Any,

@@ -5,8 +5,10 @@ submitted. Each task gets the cell's job and its task's data (one object in Ray'
 workers need no copy of the data), starts the same child process as ``--executor local`` in a
 worker-local staging folder, and returns the result documents and saved predictions as bytes plus
 the cell's log. The driver validates and writes them atomically into its results dir: no shared
-filesystem is needed for results. Trained models stay on the worker that trained them, under the
-absolute ``--models-dir`` path (resolved on the driver). While a cell runs, its task streams its
+filesystem is needed for results. Trained models come back to the driver's ``--models-dir`` too, checked
+file by file, unless the workers share it or ``--models-stay-on-workers`` leaves them on the node that
+trained them (:mod:`bench.executors.ray_models`); every attempt, Ray's own re-runs included, is in the
+cell's log and its results (:mod:`bench.executors.attempts`). While a cell runs, its task streams its
 progress events and nerbench's own warnings to the driver through an :class:`EventBox` actor, so the
 driver's display and progress lines follow Ray cells as they follow local ones.
 
@@ -30,6 +32,8 @@ from typing import Any
 from bench.cell_estimate import plan_entry
 from bench.errors import ConfigError, NerbenchError
 from bench.executors.base import cell_log_name, job_data_key, require_ray
+from bench.executors.leftovers import OwnRayInstance
+from bench.executors.ray_models import CellTransport
 from bench.executors.ray_worker import EventBox, run_on_worker
 
 log = logging.getLogger(__name__)
@@ -101,10 +105,12 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, *, log_dir: Path | None = None, retries: int = 0, address: str | None = None) -> None:
+    def __init__(self, *, log_dir: Path | None = None, retries: int = 0, address: str | None = None,
+                 models_stay_on_workers: bool = False) -> None:
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="nerbench-cells-"))
         self.retries = retries
         self.address = address
+        self.models_stay_on_workers = models_stay_on_workers
 
     def estimate_threads(self, cell: Any) -> int | None:
         """The threads a cell's process trains with when its params do not say: Ray sets OMP_NUM_THREADS (which
@@ -118,6 +124,7 @@ class RayExecutor:
             return  # everything finished: no Ray needed
         ray = require_ray()
         started_here = not ray.is_initialized()
+        own = OwnRayInstance() if started_here else None  # stops what killed runs' Ray instances left, says so
         if started_here:
             try:
                 # workers' output stays in their cells' logs; Ray's own records go through logging (the run
@@ -126,6 +133,8 @@ class RayExecutor:
                          configure_logging=False)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ConfigError(f"could not connect to Ray at {self.address or 'a new local instance'}: {exc}") from None
+            if own is not None:
+                own.started()
         try:
             feasible = self._refuse_infeasible(ray, jobs, outcome=outcome, strict=started_here or _only_this_node(ray))
             if progress and len(feasible) != len(jobs):
@@ -135,6 +144,8 @@ class RayExecutor:
         finally:
             if started_here:
                 ray.shutdown()
+                if own is not None:
+                    own.stopped()
 
     @staticmethod
     def _refuse_infeasible(ray: Any, jobs: list[tuple[Any, Any]], *, outcome: Any, strict: bool) -> list[tuple[Any, Any]]:
@@ -169,6 +180,8 @@ class RayExecutor:
         remote = ray.remote(run_on_worker)
         models_dir = Path(jobs[0][0].config.models_dir).expanduser().resolve()
         box = ray.remote(num_cpus=0)(EventBox).remote()
+        side = CellTransport(ray, models_dir, bring_back=not self.models_stay_on_workers,
+                             only_this_node=_only_this_node(ray))
         blobs: dict[str, Any] = {}
         pending: dict[Any, tuple[Any, int]] = {}
         total = len(jobs)
@@ -178,7 +191,7 @@ class RayExecutor:
                 blobs[job_data_key(job)] = ray.put(task_payload(data))
             options = {**cell_resources(job.cell), "max_retries": WORKER_LOSS_RETRIES, "retry_exceptions": False,
                        "name": f"nerbench {job.cell.task}/{job.cell.system}/seed{job.cell.seed}"}
-            ref = remote.options(**options).remote(job, blobs[job_data_key(job)], box)
+            ref = remote.options(**options).remote(job, blobs[job_data_key(job)], box, side.options(job))
             pending[ref] = ((job, data), attempt)
 
         for job, data in jobs:
@@ -190,11 +203,11 @@ class RayExecutor:
         try:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=EVENT_POLL_S)
-                box = _relay(ray, box, progress)
+                box = _relay(ray, box, progress, side.attempts)
                 if not ready:
                     continue
                 (job, data), attempt = pending.pop(ready[0])
-                run, written = self._settle(ray, ready[0], job, attempt, outcome=outcome, models_dir=models_dir)
+                run, written = self._settle(ray, ready[0], job, outcome=outcome, side=side)
                 if record_attempt(outcome, job.cell.label, run, attempt=attempt, retries=self.retries,
                                   progress=progress, written=written):
                     finished += 1
@@ -211,13 +224,14 @@ class RayExecutor:
         finally:
             if box is not None:
                 ray.kill(box)
-        note = (f"trained models stay on the Ray workers that trained them, under {models_dir} "
-                "(which node trained each cell is in the run log)")
-        outcome.notes += [] if note in outcome.notes else [note]  # once, though transfer cells run after the others
+            side.close()
+        if (note := side.note()) is not None:
+            outcome.notes.append(note)
 
-    def _settle(self, ray: Any, ref: Any, job: Any, attempt: int, *, outcome: Any,
-                models_dir: Path) -> tuple[Any, list[Path] | None]:
-        """One ended attempt: its log appended to the cell's, its files written (``None`` when it failed)."""
+    def _settle(self, ray: Any, ref: Any, job: Any, *, outcome: Any,
+                side: CellTransport) -> tuple[Any, list[Path] | None]:
+        """One ended task: its attempts in the cell's log, its model put in place (checked) and its files written
+        (``None`` when it failed)."""
         from bench.executors.local import ChildRun, log_tail
         from bench.runner import write_result_files
 
@@ -227,30 +241,35 @@ class RayExecutor:
         try:
             reply = ray.get(ref)
             run = ChildRun(**reply["run"])
-            where = f"on {reply['node']} (worker pid {reply['worker_pid']})"
+            attempts = side.attempts.ended(label, reply.get("attempt"))
         except ray.exceptions.RayError as exc:
             reply = {"log": "", "files": {}}
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             run = ChildRun(ok=False, cause=f"Ray: {type(exc).__name__}: {first}")
-            where = "on a lost worker"
-        _append_log(log_path, label, attempt, where, reply.get("log", ""))
+            lost = isinstance(exc, (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                                    ray.exceptions.LocalRayletDiedError))
+            attempts = side.attempts.ended(label, None, failed=run.cause, lost=lost)
         written = None
         if run.ok:
             try:
-                written = write_result_files(Path(job.config.results_dir), reply["files"])
+                written = write_result_files(Path(job.config.results_dir), side.receive(job, reply, attempts))
             except NerbenchError as exc:
                 run = dataclasses.replace(run, ok=False, cause=str(exc))
+                side.attempts.fail_last(label, str(exc))
             else:
-                log.info("%s: done %s; its model stays there under %s", label, where,
-                         models_dir / job.cell.model_rel)
+                log.info("%s: done on %s (worker pid %s)", label, reply["node"], reply["worker_pid"])
+        _append_log(log_path, label, side.attempts.unlogged(label), reply.get("log", ""),
+                    mine=(reply.get("attempt") or {}).get("attempt"))
         if not run.ok and not run.log_tail:
             run.log_tail = log_tail(reply.get("log", ""))
         return run, written
 
 
-def _relay(ray: Any, box: Any, progress: Any) -> Any:
-    """Hand what the cells' tasks put into ``box`` to ``progress`` (``cell_start`` when a task begins) and to
-    logging; returns the box, or ``None`` once it is lost (the cells still run, without progress)."""
+def _relay(ray: Any, box: Any, progress: Any, attempts: Any = None) -> Any:
+    """Hand what the cells' tasks put into ``box`` to ``progress`` (``cell_start`` when a task begins), to
+    logging and to ``attempts`` (a :class:`~bench.executors.attempts.RayAttempts`: a start after a start of
+    the same cell that did not end is Ray's re-run after losing the worker); returns the box, or ``None``
+    once it is lost (the cells still run, without progress)."""
     from bench.executors.local import relay_log
 
     if box is None:
@@ -261,6 +280,11 @@ def _relay(ray: Any, box: Any, progress: Any) -> Any:
         log.warning("the Ray actor that collects the cells' progress is gone (%s): no progress until they end", exc)
         return None
     for label, kind, payload in events:
+        if kind == "start" and attempts is not None:
+            for lost in attempts.started(label, payload):
+                log.warning("%s: attempt %d on %s (worker pid %s) was lost with its Ray worker; Ray runs the task "
+                            "again: attempt %s on %s", label, lost["attempt"], lost["host"], lost.get("worker_pid"),
+                            payload.get("attempt"), payload.get("node"))
         if kind == "log":
             relay_log(label, *payload)
         elif progress and kind == "start":
@@ -280,9 +304,16 @@ def _only_this_node(ray: Any) -> bool:
         return False
 
 
-def _append_log(path: Path, label: str, attempt: int, where: str, text: str) -> None:
+def _append_log(path: Path, label: str, attempts: list[dict[str, Any]], text: str, *, mine: int | None) -> None:
+    """A header per attempt not in the cell's log yet (where it ran, how it ended), and the log of the attempt
+    ``mine`` (the one whose reply came back) below its own."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as fh:
-        fh.write(f"===== {label}: attempt {attempt}, Ray task {where} =====\n{text}")
-        if text and not text.endswith("\n"):
-            fh.write("\n")
+        for a in attempts:
+            where = f"on {a['host']} (worker pid {a.get('worker_pid')})" if a.get("host") else "on a lost worker"
+            how = {"worker_lost": "worker lost; no log came back", "failed": "failed"}.get(a["outcome"] or "", "")
+            fh.write(f"===== {label}: attempt {a['attempt']}, Ray task {where}{': ' + how if how else ''} =====\n")
+            if a["attempt"] == mine and text:
+                fh.write(text if text.endswith("\n") else text + "\n")
+            elif a["outcome"] == "worker_lost" or a.get("cause"):
+                fh.write(f"({a.get('cause') or 'ended'})\n")
