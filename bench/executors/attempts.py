@@ -3,10 +3,11 @@
 One record per attempt, in order, for every process executor::
 
     {"attempt": 2, "executor": "ray", "host": "node-b", "pid": 4242, "worker_pid": 4100,
-     "started": "2025-01-01T10:00:00+00:00", "ended": "2025-01-01T10:03:10+00:00",
+     "node_id": "5f3a...", "gpu_ids": [0], "started": "2025-01-01T10:00:00+00:00", "ended": "2025-01-01T10:03:10+00:00",
      "outcome": "finished", "cause": null}
 
-``pid`` is the cell's own process, ``worker_pid`` the Ray worker that started it (``--executor ray``);
+``pid`` is the cell's own process, ``worker_pid`` the Ray worker that started it (``--executor ray``), ``node_id``
+its Ray node (several nodes can share one host) and ``gpu_ids`` the GPUs Ray gave the task (``[]``: none reserved);
 ``outcome`` is ``finished``, ``failed`` (``cause`` says why; the driver's ``--retries`` may run it again) or
 ``worker_lost`` (the Ray worker or its node died: Ray ran the task again by itself, up to its
 ``max_retries``). The last record is the attempt that wrote the result. ``ended`` is ``null`` when nobody saw
@@ -39,11 +40,11 @@ def when(t: float | None) -> str | None:
 
 def record(*, attempt: int, executor: str, host: str | None, started: float | None, ended: float | None = None,
            outcome: str | None = None, cause: str | None = None, pid: int | None = None,
-           worker_pid: int | None = None) -> dict[str, Any]:
+           worker_pid: int | None = None, node_id: str | None = None, gpu_ids: list[Any] | None = None) -> dict[str, Any]:
     """One attempt's record (see the module docstring); ``outcome`` ``None`` while it runs."""
     out: dict[str, Any] = {"attempt": attempt, "executor": executor, "host": host, "pid": pid}
     if executor == "ray":
-        out["worker_pid"] = worker_pid
+        out.update(worker_pid=worker_pid, node_id=node_id, gpu_ids=list(gpu_ids or []))
     out.update(started=when(started), ended=when(ended), outcome=outcome, cause=cause)
     return out
 
@@ -110,7 +111,7 @@ class RayAttempts:
             r.update(outcome="worker_lost", cause=LOST)
         records.append(record(attempt=int(info.get("attempt") or len(records) + 1), executor="ray",
                               host=info.get("node"), worker_pid=info.get("worker_pid"),
-                              started=info.get("started")))
+                              node_id=info.get("node_id"), gpu_ids=info.get("gpu_ids"), started=info.get("started")))
         return lost
 
     def ended(self, label: str, mine: dict[str, Any] | None, *, failed: str | None = None,

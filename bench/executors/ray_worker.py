@@ -132,6 +132,16 @@ class _Forward:
 
 
 
+def _ray_place() -> tuple[str | None, list[Any]]:
+    """This task's Ray node id and the GPU ids Ray assigned it (``(None, [])`` outside a Ray task)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id(), [str(g) for g in ray.get_gpu_ids()]
+    except Exception:  # noqa: BLE001 - a record only: never fail a cell over it
+        return None, []
+
+
 def run_on_worker(job: Any, data_blob: bytes, box: Any = None, options: WorkerOptions | None = None) -> dict[str, Any]:
     """The Ray task: one attempt at a cell in a child process on this worker; returns what the driver
     needs (never raises for what happens in the child). Its events stream to the driver's ``box``."""
@@ -142,7 +152,8 @@ def run_on_worker(job: Any, data_blob: bytes, box: Any = None, options: WorkerOp
     options = options or WorkerOptions()
     forward = _Forward(box, job.cell.label) if box is not None else None
     started, host = time.time(), socket.gethostname()
-    info = {"node": host, "worker_pid": os.getpid(), "started": started}
+    node_id, gpu_ids = _ray_place()
+    info = {"node": host, "worker_pid": os.getpid(), "started": started, "node_id": node_id, "gpu_ids": gpu_ids}
     attempt = forward.begin(info, options.attempt) if forward is not None else options.attempt
     _sweep(forward)
     staging = make_staging()
@@ -165,7 +176,8 @@ def run_on_worker(job: Any, data_blob: bytes, box: Any = None, options: WorkerOp
             files = {p.relative_to(raw).as_posix(): p.read_bytes() for p in sorted(raw.rglob("*"))
                      if p.is_file() and not p.name.startswith(".")}
         mine = record(attempt=attempt, executor="ray", host=host, pid=pid, worker_pid=os.getpid(), started=started,
-                      ended=time.time(), outcome="finished" if run.ok else "failed", cause=run.cause)
+                      ended=time.time(), outcome="finished" if run.ok else "failed", cause=run.cause,
+                      node_id=node_id, gpu_ids=gpu_ids)
         return {"run": dataclasses.asdict(run), "files": files, "log": _log_end(log_path), "node": host,
                 "worker_pid": os.getpid(), "attempt": mine, "model": model}
     finally:
