@@ -13,6 +13,7 @@ log = logging.getLogger("bench")
 
 def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.ArgumentParser], None]) -> None:
     from bench.cli_score import resamples  # --bootstrap's rule, shared with `nerbench score`
+    from bench.executors.ray_resources import WAIT_DEADLINE_S
 
     p = sub.add_parser("run", help="run a suite (tasks x systems x seeds), skipping finished cells")
     common(p)
@@ -49,12 +50,16 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
                         "(pip install 'nerbench[ray]'); inline: all cells in this process (debugging)")
     p.add_argument("--ray-address", metavar="ADDR",
                    help="with --executor ray: the cluster to use (e.g. ray://head:10001 or auto; "
-                        "default: $RAY_ADDRESS, else a new local Ray instance)")
+                        "default: $RAY_ADDRESS, else a new local Ray instance); a cluster with token authentication needs "
+                        "RAY_AUTH_MODE=token and its token here (RAY_AUTH_TOKEN or ~/.ray/auth_token)")
     p.add_argument("--models-stay-on-workers", action="store_true",
                    help="with --executor ray: leave each trained model on the node that trained it (under the "
                         "same absolute --models-dir there) instead of bringing it back to this machine's "
                         "--models-dir (default, every file's sha256 checked; skipped where the workers share "
                         "the models dir); each result's system.model_location says where it is")
+    p.add_argument("--ray-wait-deadline", type=_seconds_arg, metavar="SECONDS",
+                   help="with --executor ray on a cluster: how long a cell whose resources no node has waits for "
+                        f"such a node to join before it fails (default {WAIT_DEADLINE_S:g}; 0: wait forever)")
     p.add_argument("--retries", type=int, default=0, metavar="N",
                    help="run a failed cell (error, crash, kill) again up to N times")
     p.add_argument("--progress-every", type=_seconds_arg, default=30.0, metavar="SECONDS",
@@ -65,7 +70,7 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
 
 
 def _seconds_arg(text: str) -> float:
-    """``--progress-every``: a number of seconds, 0 or more."""
+    """``--progress-every``, ``--ray-wait-deadline``: a number of seconds, 0 or more."""
     try:
         value = float(text)
     except ValueError:
@@ -262,7 +267,8 @@ def _run(args: argparse.Namespace, suite: Any, cells: list[Any], *, shard: tuple
     k, n = shard
     executor = make_executor(args.executor, log_dir=run_log.log_dir, retries=args.retries,  # no Ray extra: fails
                              ray_address=args.ray_address,  # here, before any work
-                             models_stay_on_workers=args.models_stay_on_workers or None)
+                             models_stay_on_workers=args.models_stay_on_workers or None,
+                             ray_wait_deadline=args.ray_wait_deadline)
     config = RunConfig(
         results_dir=args.results_dir, models_dir=args.models_dir, data_dir=args.data_dir, device=args.device,
         force=args.force, allow_hub=not args.no_hub, bootstrap_resamples=args.bootstrap,

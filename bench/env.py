@@ -79,7 +79,30 @@ def environment(*, gpu: dict[str, Any] | None = None, git: dict[str, Any] | None
         "git": git if git is not None else git_state(),
         "torch": torch_info,
         "gpu": gpu,
+        "settings": worker_env_record(),
     }
+
+
+WORKER_ENV = (
+    "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT",
+    "HF_HOME", "HF_HUB_CACHE", "HF_DATASETS_CACHE", "NERBENCH_DATA_DIR", "NERBENCH_CACHE",
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TOKENIZERS_PARALLELISM", "CUBLAS_WORKSPACE_CONFIG",
+)
+"""The environment settings a cell's process depends on (hub access, caches, where the data is, threads,
+cuBLAS determinism): every result records them as its process had them (``environment.settings``), and
+``--executor ray`` sends the driver's to the cells' tasks. Never a secret (no token)."""
+
+
+def worker_env_record(environ: dict[str, str] | None = None) -> dict[str, str | None]:
+    """:data:`WORKER_ENV` as this process has them (``None``: not set); paths as they are, this process's view.
+
+    >>> worker_env_record({"HF_HUB_OFFLINE": "1", "HOME": "/root"})["HF_HUB_OFFLINE"]
+    '1'
+    >>> worker_env_record({})["NERBENCH_CACHE"] is None
+    True
+    """
+    environ = os.environ if environ is None else environ
+    return {name: environ.get(name) for name in WORKER_ENV}
 
 
 RECORDED_ENV = ("HF_HUB_OFFLINE",)

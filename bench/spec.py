@@ -234,8 +234,8 @@ class SystemSpec:
     description: str = ""
     resources: dict[str, Any] = field(default_factory=dict)
     """What one cell asks Ray for under ``--executor ray``: num_cpus, num_gpus, memory (bytes) or custom
-    resource names. Default: one GPU for a transformer on cuda, else one CPU slot (a CPU transformer: one
-    per torch_threads)."""
+    resource names. Default: a transformer asks for one CPU slot per torch_threads, and one GPU on cuda or
+    on auto when the cluster has a GPU (else auto runs it on cpu); any other cell for one CPU slot."""
 
     def __post_init__(self) -> None:
         for name, value in self.resources.items():

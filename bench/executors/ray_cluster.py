@@ -12,11 +12,13 @@ cell's log and its results (:mod:`bench.executors.attempts`). While a cell runs,
 progress events and nerbench's own warnings to the driver through an :class:`EventBox` actor, so the
 driver's display and progress lines follow Ray cells as they follow local ones.
 
-Resources come from the suite (``resources = { num_gpus = 1 }`` in a system's table); by default a
-transformer on ``cuda`` asks for one GPU and every other cell for one CPU slot (a transformer on CPUs
-for one per ``torch_threads``). A lost worker (killed,
-node gone) is retried by Ray up to :data:`WORKER_LOSS_RETRIES` times; a cell that fails on a healthy
-worker is re-run by the driver ``--retries`` times, as locally.
+Connecting, and the driver's settings every task takes along: :mod:`bench.executors.ray_connect`.
+Resources come from the suite (``resources = { num_gpus = 1 }`` in a system's table), else the cell's kind,
+with the device rule of :mod:`bench.executors.ray_resources` (a transformer on ``auto`` reserves a GPU when
+the cluster has one, else runs on ``cpu``). A cell no node can run fails at once on a Ray instance of this
+machine alone; on a cluster it waits for such a node at most ``--ray-wait-deadline`` seconds. A lost worker
+(killed, node gone) is retried by Ray up to :data:`WORKER_LOSS_RETRIES` times; a cell that fails on a
+healthy worker is re-run by the driver ``--retries`` times, as locally.
 """
 
 from __future__ import annotations
@@ -34,69 +36,28 @@ from bench.errors import ConfigError, NerbenchError
 from bench.executors.base import cell_log_name, job_data_key, require_ray
 from bench.executors.leftovers import OwnRayInstance
 from bench.executors.ray_models import CellTransport
+from bench.executors.ray_connect import connect, task_runtime_env
+from bench.executors.ray_resources import (
+    WAIT_DEADLINE_S,
+    InfeasibleWatch,
+    alive_nodes,
+    cell_resources,
+    cluster_gpus,
+    fits_a_node,
+    no_node_reason,
+    place_on_cluster,
+    ray_demand,
+)
 from bench.executors.ray_worker import EventBox, run_on_worker
+
+__all__ = ["RayExecutor", "cell_resources", "fits_a_node", "ray_demand"]
 
 log = logging.getLogger(__name__)
 
 WORKER_LOSS_RETRIES = 3
 """Ray's ``max_retries``: re-runs of a task whose worker died (Ray's own default)."""
-RAY_OPTIONS = ("num_cpus", "num_gpus", "memory")
 EVENT_POLL_S = 0.5
 """How often the driver collects the running cells' events (progress, warnings) while it waits."""
-
-
-def cell_resources(cell: Any) -> dict[str, Any]:
-    """Ray task options for a cell: the system's ``resources`` table when the suite gives one, else its
-    kind's ``default_resources``: one GPU for a transformer on ``cuda``, and one CPU slot for everything
-    else (a transformer on CPUs: one per ``torch_threads`` it declares, so cells never oversubscribe a
-    node's cores).
-
-    >>> from bench.plan import Cell
-    >>> from bench.spec import SystemSpec
-    >>> cell_resources(Cell("t", "bert", 1, SystemSpec("transformer", "bert-base-cased"), {"device": "cuda"}))
-    {'num_cpus': 1, 'num_gpus': 1}
-    >>> cell_resources(Cell("t", "minilm", 1, SystemSpec("transformer", "minilm-l6"), {"torch_threads": 2}))
-    {'num_cpus': 2}
-    >>> cell_resources(Cell("t", "crf", 1, SystemSpec("crf"), {"device": "cuda"}))
-    {'num_cpus': 1}
-    """
-    declared = dict(getattr(cell.spec, "resources", None) or {})
-    if not declared:
-        from bench.systems import get_kind
-
-        return get_kind(cell.spec.kind).default_resources(cell.params)
-    options: dict[str, Any] = {}
-    for name, amount in declared.items():
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
-            raise ConfigError(f"system {cell.system}: resources.{name} must be a number >= 0, got {amount!r}")
-        if name in RAY_OPTIONS:
-            options[name] = amount
-        else:
-            options.setdefault("resources", {})[name] = amount  # a custom Ray resource, e.g. a GPU type
-    return options
-
-
-def ray_demand(options: dict[str, Any]) -> dict[str, float]:
-    """Task options as the resource amounts Ray compares with a node's (``CPU``, ``GPU``, ...).
-
-    >>> ray_demand({"num_cpus": 2, "num_gpus": 1, "resources": {"A100": 1}})
-    {'CPU': 2, 'GPU': 1, 'A100': 1}
-    """
-    names = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
-    demand = {names[k]: v for k, v in options.items() if k in names and v}
-    demand.update({k: v for k, v in (options.get("resources") or {}).items() if v})
-    return demand
-
-
-def fits_a_node(demand: dict[str, float], nodes: list[dict[str, float]]) -> bool:
-    """Whether one of ``nodes`` (their total resources) can ever run a task that needs ``demand``.
-
-    >>> fits_a_node({"CPU": 2}, [{"CPU": 1.0}, {"CPU": 4.0, "GPU": 1.0}])
-    True
-    >>> fits_a_node({"CPU": 1, "GPU": 1}, [{"CPU": 8.0}])
-    False
-    """
-    return any(all(node.get(name, 0) >= amount for name, amount in demand.items()) for node in nodes)
 
 
 class RayExecutor:
@@ -106,11 +67,14 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, *, log_dir: Path | None = None, retries: int = 0, address: str | None = None,
-                 models_stay_on_workers: bool = False) -> None:
+                 models_stay_on_workers: bool = False, ray_wait_deadline: float | None = None) -> None:
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="nerbench-cells-"))
         self.retries = retries
         self.address = address
         self.models_stay_on_workers = models_stay_on_workers
+        self.wait_deadline = WAIT_DEADLINE_S if ray_wait_deadline is None else float(ray_wait_deadline)
+        if not self.wait_deadline >= 0:
+            raise ConfigError(f"--ray-wait-deadline must be 0 (wait forever) or more seconds, got {ray_wait_deadline}")
 
     def estimate_threads(self, cell: Any) -> int | None:
         """The threads a cell's process trains with when its params do not say: Ray sets OMP_NUM_THREADS (which
@@ -123,19 +87,13 @@ class RayExecutor:
         if not jobs:
             return  # everything finished: no Ray needed
         ray = require_ray()
-        started_here = not ray.is_initialized()
-        own = OwnRayInstance() if started_here else None  # stops what killed runs' Ray instances left, says so
-        if started_here:
-            try:
-                # workers' output stays in their cells' logs; Ray's own records go through logging (the run
-                # log), not straight to the terminal past the live display
-                ray.init(address=self.address, log_to_driver=False, include_dashboard=False,
-                         configure_logging=False)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise ConfigError(f"could not connect to Ray at {self.address or 'a new local instance'}: {exc}") from None
-            if own is not None:
-                own.started()
+        fresh = not ray.is_initialized()
+        own = OwnRayInstance() if fresh else None  # stops what killed runs' Ray instances left, says so
+        started_here = connect(ray, self.address)
+        if own is not None and started_here:
+            own.started()
         try:
+            jobs = place_on_cluster(jobs, cluster_gpus=cluster_gpus(alive_nodes(ray)))
             feasible = self._refuse_infeasible(ray, jobs, outcome=outcome, strict=started_here or _only_this_node(ray))
             if progress and len(feasible) != len(jobs):
                 progress("plan", {"total": len(feasible), "skipped": 0, "failed": len(jobs) - len(feasible),
@@ -147,28 +105,28 @@ class RayExecutor:
                 if own is not None:
                     own.stopped()
 
-    @staticmethod
-    def _refuse_infeasible(ray: Any, jobs: list[tuple[Any, Any]], *, outcome: Any, strict: bool) -> list[tuple[Any, Any]]:
+    def _refuse_infeasible(self, ray: Any, jobs: list[tuple[Any, Any]], *, outcome: Any,
+                           strict: bool) -> list[tuple[Any, Any]]:
         """Cells that ask for more than any node has would wait forever. On a Ray instance of this machine
         alone (e.g. the one started for this run) nothing will add nodes: such cells fail at once, with
-        what they ask and what there is. On a cluster an autoscaler may add nodes: only a warning."""
-        nodes = [{k: float(v) for k, v in n.get("Resources", {}).items()} for n in ray.nodes() if n.get("Alive")]
+        what they ask and what there is. On a cluster a node may join (an autoscaler may add one): a
+        warning, and the cell waits for one at most ``--ray-wait-deadline`` seconds (:meth:`_run`)."""
+        nodes = alive_nodes(ray)
         kept = []
         for job, data in jobs:
             demand = ray_demand(cell_resources(job.cell))
             if fits_a_node(demand, nodes):
                 kept.append((job, data))
                 continue
-            largest = max(nodes, key=lambda n: (n.get("GPU", 0), n.get("CPU", 0)), default={})
-            have = {k: largest.get(k, 0) for k in ("CPU", "GPU")}
-            why = (f"asks Ray for {demand}, more than any node has (largest: {have}); give the system a smaller "
-                   "`resources` table or fewer torch_threads, or start Ray with more")
+            why = no_node_reason(demand, nodes)
             if strict:
+                why += "; give the system a smaller `resources` table or fewer torch_threads, or start Ray with more"
                 log.error("%s failed: %s", job.cell.label, why)
                 outcome.failed.append((job.cell.label, why))
             else:
-                log.warning("%s %s; it waits until the cluster has such a node (an autoscaler may add one)",
-                            job.cell.label, why)
+                wait = f"at most {self.wait_deadline:g} s" if self.wait_deadline else "as long as it takes"
+                log.warning("%s %s; it waits %s for such a node to join (--ray-wait-deadline)", job.cell.label,
+                            why, wait)
                 kept.append((job, data))
         return kept
 
@@ -184,15 +142,19 @@ class RayExecutor:
                              only_this_node=_only_this_node(ray))
         blobs: dict[str, Any] = {}
         pending: dict[Any, tuple[Any, int]] = {}
+        demands: dict[Any, dict[str, float]] = {}
         total = len(jobs)
+        env = task_runtime_env()  # the driver's settings, read once: every task of the run gets the same
+        watch = InfeasibleWatch(ray, self.wait_deadline)
 
         def submit(job: Any, data: Any, attempt: int) -> None:
             if job_data_key(job) not in blobs:
                 blobs[job_data_key(job)] = ray.put(task_payload(data))
-            options = {**cell_resources(job.cell), "max_retries": WORKER_LOSS_RETRIES, "retry_exceptions": False,
+            resources = cell_resources(job.cell)
+            options = {**resources, **env, "max_retries": WORKER_LOSS_RETRIES, "retry_exceptions": False,
                        "name": f"nerbench {job.cell.task}/{job.cell.system}/seed{job.cell.seed}"}
             ref = remote.options(**options).remote(job, blobs[job_data_key(job)], box, side.options(job))
-            pending[ref] = ((job, data), attempt)
+            pending[ref], demands[ref] = ((job, data), attempt), ray_demand(resources)
 
         for job, data in jobs:
             job = dataclasses.replace(job, config=dataclasses.replace(job.config, models_dir=models_dir))
@@ -204,7 +166,10 @@ class RayExecutor:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=EVENT_POLL_S)
                 box = _relay(ray, box, progress, side.attempts)
-                if not ready:
+                for ref, why in watch.overdue(lambda: {r: demands[r] for r in pending}):
+                    finished += _give_up(ray, ref, pending.pop(ref)[0][0], why, outcome=outcome, progress=progress,
+                                         done=finished, total=total, pending=len(pending))
+                if not ready or ready[0] not in pending:
                     continue
                 (job, data), attempt = pending.pop(ready[0])
                 run, written = self._settle(ray, ready[0], job, outcome=outcome, side=side)
@@ -293,6 +258,19 @@ def _relay(ray: Any, box: Any, progress: Any, attempts: Any = None) -> Any:
             event, info = payload
             progress(event, {**info, "cell": label})
     return box
+
+
+def _give_up(ray: Any, ref: Any, job: Any, why: str, *, outcome: Any, progress: Any, done: int, total: int,
+             pending: int) -> int:
+    """Cancel a cell that waited too long for a node that can run it, and fail it with ``why``; returns 1 (a
+    cell settled)."""
+    ray.cancel(ref, force=True)
+    log.error("%s failed: %s", job.cell.label, why)
+    outcome.failed.append((job.cell.label, why))
+    if progress:
+        progress("cell_done", {"cell": job.cell.label, "done": done + 1, "total": total, "failed": True})
+        progress("running", {"done": done + 1, "total": total, "pending": pending})
+    return 1
 
 
 def _only_this_node(ray: Any) -> bool:

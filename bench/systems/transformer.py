@@ -66,10 +66,9 @@ class TransformerKind(SystemKind):
             _preload_model_type(model)
 
     def default_resources(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """One GPU on ``cuda``; on CPUs one slot per ``torch_threads``, so cells never oversubscribe a node."""
-        if str(params.get("device", "auto")).startswith("cuda"):
-            return {"num_cpus": 1, "num_gpus": 1}
-        return {"num_cpus": max(1, int(params.get("torch_threads") or 1))}
+        """One CPU slot per ``torch_threads`` (so cells never oversubscribe a node), and one GPU on ``cuda``."""
+        threads = {"num_cpus": max(1, int(params.get("torch_threads") or 1))}
+        return {**threads, "num_gpus": 1} if str(params.get("device", "auto")).startswith("cuda") else threads
 
     def train(self, params, *, model, train, dev, data, seed, model_dir, device, progress) -> TrainedSystem:
         from bench.finetune import FinetuneConfig, finetune, load_trained, predict_words
