@@ -35,8 +35,8 @@ from bench.cell_estimate import plan_entry
 from bench.errors import ConfigError, NerbenchError
 from bench.executors.base import cell_log_name, job_data_key, require_ray
 from bench.executors.leftovers import OwnRayInstance
-from bench.executors.ray_models import CellTransport
 from bench.executors.ray_connect import connect, task_runtime_env
+from bench.executors.ray_models import CellTransport
 from bench.executors.ray_resources import (
     WAIT_DEADLINE_S,
     InfeasibleWatch,
