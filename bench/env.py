@@ -93,16 +93,29 @@ cuBLAS determinism): every result records them as its process had them (``enviro
 ``--executor ray`` sends the driver's to the cells' tasks. Never a secret (no token)."""
 
 
-def worker_env_record(environ: dict[str, str] | None = None) -> dict[str, str | None]:
-    """:data:`WORKER_ENV` as this process has them (``None``: not set); paths as they are, this process's view.
+OPAQUE_ENV = ("HF_ENDPOINT", "HF_HOME", "HF_HUB_CACHE", "HF_DATASETS_CACHE", "NERBENCH_DATA_DIR", "NERBENCH_CACHE")
+"""Settings recorded as a digest: machine paths and an endpoint (which may carry credentials) stay out of
+results, while two processes that had the same value still record the same text."""
 
-    >>> worker_env_record({"HF_HUB_OFFLINE": "1", "HOME": "/root"})["HF_HUB_OFFLINE"]
-    '1'
-    >>> worker_env_record({})["NERBENCH_CACHE"] is None
-    True
+
+def worker_env_record(environ: dict[str, str] | None = None) -> dict[str, str | None]:
+    """:data:`WORKER_ENV` as this process has them (``None``: not set); those of :data:`OPAQUE_ENV` as
+    ``set, sha256 <first 12 hex digits of the value>`` (compare with ``printf %s "$VAR" | sha256sum``).
+
+    >>> rec = worker_env_record({"HF_HUB_OFFLINE": "1", "HOME": "/root", "NERBENCH_CACHE": "/data/c"})
+    >>> rec["HF_HUB_OFFLINE"], rec["NERBENCH_CACHE"], rec["HF_HOME"]
+    ('1', 'set, sha256 1620217f6fb8', None)
     """
+    import hashlib
+
     environ = os.environ if environ is None else environ
-    return {name: environ.get(name) for name in WORKER_ENV}
+    out: dict[str, str | None] = {}
+    for name in WORKER_ENV:
+        value = environ.get(name)
+        if value is not None and name in OPAQUE_ENV:
+            value = f"set, sha256 {hashlib.sha256(value.encode()).hexdigest()[:12]}"
+        out[name] = value
+    return out
 
 
 RECORDED_ENV = ("HF_HUB_OFFLINE",)

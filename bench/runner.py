@@ -310,7 +310,18 @@ def write_result_files(results_dir: Path, files: dict[str, bytes]) -> list[Path]
     """Write a cell's result documents and saved predictions that came back as bytes from another
     machine (``--executor ray``): each file atomically, the predictions before the results that name
     them, every result validated first. Returns the result paths."""
-    from bench.results import PREDICTIONS_SUFFIX, atomic_write_bytes, validate
+    from bench.results import atomic_write_bytes
+
+    checked = check_result_files(results_dir, files)
+    for path, blob in checked:
+        atomic_write_bytes(path, blob)
+    return [p for p, _ in checked if p.suffix == ".json"]
+
+
+def check_result_files(results_dir: Path, files: dict[str, bytes]) -> list[tuple[Path, bytes]]:
+    """:func:`write_result_files`' checks, writing nothing: ``(path, bytes)`` in the order to write them, or a
+    :class:`ResultError` naming the first file refused."""
+    from bench.results import PREDICTIONS_SUFFIX, validate
 
     root = Path(results_dir)
     checked: list[tuple[Path, bytes]] = []
@@ -326,6 +337,4 @@ def write_result_files(results_dir: Path, files: dict[str, bytes]) -> list[Path]
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise ResultError(f"{rel}: the returned result is not valid JSON: {exc}") from None
         checked.append((root / rel, blob))
-    for path, blob in checked:
-        atomic_write_bytes(path, blob)
-    return [p for p, _ in checked if p.suffix == ".json"]
+    return checked

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bench.cell_estimate import cell_inputs, limit
+from bench.errors import ConfigError
 from bench.plan import Cell, balance
 
 if TYPE_CHECKING:
@@ -46,16 +47,17 @@ def cell_work(cell: Cell, data: TaskData, *, splits: Sequence[str]) -> float:
     """A cell's weight: :data:`CELL_OVERHEAD` plus its kind's work on the cell's own inputs (data limits
     and learning-curve subsets applied). A kind whose count fails is weighed by training words instead."""
     from bench.systems import get_kind
-    from bench.systems.base import SystemKind
 
     params, limits, train, dev, _ = cell_inputs(cell, data)
     predicted = [limit(data.sentences(s), limits.get("max_eval_sentences")) for s in splits if s in data.splits]
     kind = get_kind(cell.spec.kind)
     try:
         found = kind.work(params, model=cell.spec.model, train=train, dev=dev, predicted=predicted)
-    except Exception as exc:  # noqa: BLE001 - a weight, not the cell: it still runs and reports its error
-        log.info("%s: weighed by its training words (%s: %s)", cell.label, type(exc).__name__, exc)
-        found = SystemKind.work(kind, params, model=cell.spec.model, train=train, dev=dev, predicted=predicted)
+    except Exception as exc:  # noqa: BLE001 - any failure: a fallback weight would split the plan differently
+        # on this node than on one where the count works, and cells would run twice or never
+        raise ConfigError(f"--shard: cannot weigh {cell.label} ({type(exc).__name__}: {exc}); every array task "
+                          "computes the same partition only when every node has the same data and models "
+                          "(install the model here, or run without --shard)") from None
     return CELL_OVERHEAD + found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,15 @@ def conll_dir(tmp_path: Path) -> Path:
     for name in ("train.txt", "dev.txt", "test.txt"):
         (d / name).write_text(CONLL_TINY, encoding="utf-8")
     return d
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_staging_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every Ray task and local cell the tests start stages under this session's own folder (the Ray instances
+    a test starts take this process's environment), never the machine's ``<tmp>/nerbench-ray-<uid>``: the
+    staging sweep and the clean-up of killed drivers' Ray processes then see only what these tests made."""
+    root = tmp_path_factory.mktemp("nerbench-staging")
+    with pytest.MonkeyPatch.context() as mp:
+        if not os.environ.get("NERBENCH_STAGING_DIR"):
+            mp.setenv("NERBENCH_STAGING_DIR", str(root))
+        yield Path(os.environ["NERBENCH_STAGING_DIR"])

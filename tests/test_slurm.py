@@ -90,7 +90,7 @@ def allocation(tmp_path: Path) -> dict:
         "NERBENCH": f"{sys.executable} -m bench", "NERBENCH_SUITE": "default", "NERBENCH_RUN_ARGS": RUN_ARGS,
         "NERBENCH_MODELS_DIR": str(tmp_path / "models"), "SLURM_SUBMIT_DIR": str(submit),
         "FAKE_SLURM_LOG": str(tmp_path / "srun.log"), "FAKE_RAY_TMP": str(ray_tmp),
-        "RAY_TMPDIR": str(ray_tmp / "driver"), "NERBENCH_TEST_MARKER": marker,
+        "RAY_TMPDIR": str(ray_tmp / "driver"), "NERBENCH_STAGING_DIR": str(tmp_path / "staging"), "NERBENCH_TEST_MARKER": marker,
     })
     yield {"env": env, "submit": submit, "log": tmp_path / "srun.log", "marker": marker}
     leftover = _marked(marker)
@@ -167,6 +167,20 @@ def test_the_array_script_says_where_the_data_must_be(allocation: dict) -> None:
     env["NERBENCH_DATA_DIR"] = "/nonexistent/nerbench-data"
     done = _bash("array.sbatch", env, timeout=30)
     assert done.returncode == 2 and "is not a folder on node" in done.stdout
+
+
+def test_one_task_of_an_earlier_array_reruns_its_own_shard(allocation: dict) -> None:
+    """``NERBENCH_SHARDS=8 sbatch --array=5``: shard 6/8 (an array of one task alone would be shard 1/1, the whole
+    suite); a task id outside the N shards is refused."""
+    env = dict(allocation["env"])
+    env.update({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "1", "SLURM_ARRAY_TASK_MIN": "5",
+                "SLURM_ARRAY_TASK_MAX": "5", "NERBENCH_SHARDS": "8", "NERBENCH": "echo nerbench"})
+    done = _bash("array.sbatch", env, timeout=30)
+    assert done.returncode == 0, done.stdout
+    assert "--shard 6/8" in done.stdout and "results/shards/default-6-of-8/raw" in done.stdout
+    env["SLURM_ARRAY_TASK_ID"] = "8"
+    done = _bash("array.sbatch", env, timeout=30)
+    assert done.returncode == 2 and "is no shard of NERBENCH_SHARDS=8" in done.stdout
 
 
 def test_ray_in_an_allocation_starts_runs_and_stops_everything(allocation: dict) -> None:

@@ -94,9 +94,10 @@ class RayExecutor:
             own.started()
         try:
             jobs = place_on_cluster(jobs, cluster_gpus=cluster_gpus(alive_nodes(ray)))
-            # a Ray instance started for this run (no address given) or a cluster of this one node gets no new nodes
-            new_local = started_here and not (self.address or os.environ.get("RAY_ADDRESS"))
-            feasible = self._refuse_infeasible(ray, jobs, outcome=outcome, strict=new_local or _only_this_node(ray))
+            # no address given: a Ray instance of this machine (started for the run, or a `ray start` here) that is
+            # one node gets no new nodes; a cluster's address (its other nodes may still be joining) waits
+            local = not (self.address or os.environ.get("RAY_ADDRESS"))
+            feasible = self._refuse_infeasible(ray, jobs, outcome=outcome, strict=local and _only_this_node(ray))
             if progress and len(feasible) != len(jobs):
                 progress("plan", {"total": len(feasible), "skipped": 0, "failed": len(jobs) - len(feasible),
                                   "cells": [plan_entry(job.cell, job.estimate) for job, _ in feasible]})

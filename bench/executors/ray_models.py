@@ -71,22 +71,26 @@ class CellTransport:
         """A finished attempt's files, ready to write: its model put in place first when it came back (checked;
         raises :class:`~bench.executors.model_transfer.ModelTransferError` otherwise), then ``run.attempts`` and
         ``system.model_location`` added to every result document."""
+        from bench.runner import check_result_files
+
         label = job.cell.label
-        model, location = reply.get("model"), None
+        model, location, brought = reply.get("model"), None, False
+        if model is not None:
+            brought = model.get("archive") is not None
+            location = {"node": model["node"], "path": model["path"], "brought_back": brought,
+                        "shared_filesystem": bool(model["shared_filesystem"]), "sha256": model["sha256"],
+                        "files": model.get("files"), "bytes": model.get("bytes")}
+        files = annotate_files(reply["files"], attempts=attempts, model_location=location)
+        check_result_files(Path(job.config.results_dir), files)  # a refused result replaces no model
         if model is not None:
             dest = self.models_dir / model["path"]
-            brought = model.get("archive") is not None
             if brought:
                 unpack_model(model["archive"], model["manifest"], model["sha256"], dest,
                              origin=f"{model['node']} for {label}")
                 log.info("%s: its model came back from %s to %s (%d files, sha256 of each checked)", label,
                          model["node"], dest, model["files"])
-            place = "brought back" if brought else "shared" if model["shared_filesystem"] else "stayed"
-            self.places[place] += 1
-            location = {"node": model["node"], "path": model["path"], "brought_back": brought,
-                        "shared_filesystem": bool(model["shared_filesystem"]), "sha256": model["sha256"],
-                        "files": model.get("files"), "bytes": model.get("bytes")}
-        return annotate_files(reply["files"], attempts=attempts, model_location=location)
+            self.places["brought back" if brought else "shared" if model["shared_filesystem"] else "stayed"] += 1
+        return files
 
     def note(self) -> str | None:
         """What the run says about where its trained models are, or ``None`` when it trained none."""

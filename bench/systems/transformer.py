@@ -143,10 +143,7 @@ class TransformerKind(SystemKind):
 
         config = FinetuneConfig.from_params({k: v for k, v in params.items() if k != "trust_remote_code"})
         shape, tokenizer = FALLBACK_SHAPE, None
-        try:
-            local = model is not None and resolve_model(model).is_local
-        except ConfigError:  # an offline model package not installed: preflight says so before any cell runs
-            local = False
+        local = model is not None and resolve_model(model).is_local  # an offline model not installed: an error
         if local:
             hf_config, tokenizer = _config_and_tokenizer(model)
             shape = Shape.from_config(hf_config) or FALLBACK_SHAPE
