@@ -27,7 +27,7 @@ from bench.__main__ import main
 from bench.results import iter_results
 
 from .conftest import CONLL_TINY, TINY_TASK
-from .test_executors import KILL_AFTER_S, SLOW_TASK, cell_children, started_for, synthetic_conll, wait_for
+from .test_executors import SLOW_TASK, busy_worker, synthetic_conll, wait_for
 from .test_ray_worker import _NoMarker
 
 pytestmark = pytest.mark.slow
@@ -183,14 +183,7 @@ def test_a_killed_worker_on_another_node_is_recorded_as_a_second_attempt(cluster
     # this cluster's raylets only: a worker of another Ray on the machine is never touched
     raylets = [psutil.Process(node.all_processes["raylet"][0].process.pid) for node in cl.list_all_nodes()]
 
-    def busy_worker() -> tuple[Any, Any] | None:
-        for raylet in raylets:
-            for child in cell_children(raylet):
-                if started_for(child, KILL_AFTER_S) and child.parent() is not None:
-                    return child.parent(), child
-        return None
-
-    worker, _ = wait_for(busy_worker, timeout=180, what="a Ray worker running the cell in training")
+    worker, _ = wait_for(lambda: busy_worker(raylets), timeout=180, what="a Ray worker running the cell in training")
     killed = worker.pid
     worker.send_signal(signal.SIGKILL)
     runner.join(timeout=600)

@@ -131,6 +131,17 @@ def started_for(proc: Any, seconds: float) -> bool:
     return time.time() - proc.create_time() >= seconds
 
 
+def busy_worker(parents: list[Any], *, not_pid: int | None = None) -> tuple[Any, Any] | None:
+    """``(Ray worker, cell process)`` of a cell process below one of ``parents`` that has run
+    :data:`KILL_AFTER_S` (mid-training), its worker not ``not_pid``; ``None`` while there is none."""
+    for parent in parents:
+        for child in cell_children(parent):
+            worker = child.parent()
+            if worker is not None and worker.pid != not_pid and started_for(child, KILL_AFTER_S):
+                return worker, child
+    return None
+
+
 # --------------------------------------------------------------------------- local executor
 
 
@@ -349,15 +360,8 @@ def test_killed_ray_worker_is_retried_and_finishes_once(ray_local: Any, slow_set
     runner = threading.Thread(target=lambda: rc.append(main(cli(slow_setup, "--executor", "ray"))))
     runner.start()
     me = psutil.Process()
-
-    def busy_worker() -> tuple[Any, Any] | None:
-        for child in cell_children(me):
-            worker = child.parent()
-            if worker is not None and worker.pid != me.pid and started_for(child, KILL_AFTER_S):
-                return worker, child
-        return None
-
-    worker, orphan = wait_for(busy_worker, timeout=180, what="a Ray worker running a cell in training")
+    worker, orphan = wait_for(lambda: busy_worker([me], not_pid=me.pid), timeout=180,
+                              what="a Ray worker running a cell in training")
     assert "ray::" in " ".join(worker.cmdline()) or "default_worker" in " ".join(worker.cmdline())
     killed_pid = worker.pid
     worker.send_signal(signal.SIGKILL)

@@ -53,8 +53,8 @@ from bench.results import iter_results
 
 from .test_executors import (
     CRF_SUITE,
-    KILL_AFTER_S,
     SLOW_TASK,
+    busy_worker,
     cell_children,
     cli,
     started_for,
@@ -386,15 +386,8 @@ def test_a_lost_workers_retry_is_attempt_2_in_the_log_and_the_result(ray_here: A
     runner = threading.Thread(target=lambda: rc.append(main(cli(setup, "--executor", "ray", "--system", "crf"))))
     runner.start()
     me = psutil.Process()
-
-    def busy_worker() -> tuple[Any, Any] | None:
-        for child in cell_children(me):
-            worker = child.parent()
-            if worker is not None and worker.pid != me.pid and started_for(child, KILL_AFTER_S):
-                return worker, child
-        return None
-
-    worker, orphan = wait_for(busy_worker, timeout=180, what="a Ray worker running a cell in training")
+    worker, orphan = wait_for(lambda: busy_worker([me], not_pid=me.pid), timeout=180,
+                              what="a Ray worker running a cell in training")
     killed = worker.pid
     worker.send_signal(signal.SIGKILL)
     runner.join(timeout=600)
