@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 from bench.align import align_labels  # noqa: E402
 from bench.data.conll import read_conll_file  # noqa: E402
 from bench.data.types import Sentence  # noqa: E402
-from bench.env import benchmark_command, git_state  # noqa: E402
+from bench.env import benchmark_command, cpu_name, git_state  # noqa: E402
 from bench.finetune import (  # noqa: E402
     FinetuneConfig,
     LoadedModel,
@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("transformers").setLevel(logging.ERROR)
 
     import torch
+    import transformers
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -272,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
             "dev_sentences": len(dev),
             "test_sentences": len(test),
             "torch_threads": torch.get_num_threads(),
+            # what ran it: the GPU's name (a CPU run: the CPU's) and the library versions
+            "device_name": torch.cuda.get_device_name(0) if args.device != "cpu" and torch.cuda.is_available()
+            else cpu_name(),
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
             "loadavg_before": os.getloadavg(),
             "metric": "conlleval F1 (main score) and strict IOB2 F1 on words, argmax decoding",
         }
