@@ -17,6 +17,7 @@ each data warning once, printed through the same console so that nothing breaks 
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import logging
 import os
@@ -102,7 +103,7 @@ def make_display(console: Any, title: str, *, total: int, every: float = PROGRES
     return PlainProgress(console, title, total=total, every=every)
 
 
-class _Display:
+class _Display(abc.ABC):
     """What both displays share: the tracker, and console logging routed through the console."""
 
     def __init__(self, console: Any, title: str, *, total: int) -> None:
@@ -153,8 +154,9 @@ class _Display:
             self.say(f"{escape(info['cell'])}: {escape(info['text'])}")
         self.show(event, info, st)
 
+    @abc.abstractmethod
     def show(self, event: str, info: dict[str, Any], st: CellState | None) -> None:
-        raise NotImplementedError
+        """Show one event: each display its own way."""
 
 
 class PlainProgress(_Display):

@@ -310,9 +310,13 @@ def write_result_files(results_dir: Path, files: dict[str, bytes]) -> list[Path]
     """Write a cell's result documents and saved predictions that came back as bytes from another
     machine (``--executor ray``): each file atomically, the predictions before the results that name
     them, every result validated first. Returns the result paths."""
+    return write_checked(check_result_files(results_dir, files))
+
+
+def write_checked(checked: list[tuple[Path, bytes]]) -> list[Path]:
+    """Write what :func:`check_result_files` passed, in its order; returns the result paths."""
     from bench.results import atomic_write_bytes
 
-    checked = check_result_files(results_dir, files)
     for path, blob in checked:
         atomic_write_bytes(path, blob)
     return [p for p, _ in checked if p.suffix == ".json"]

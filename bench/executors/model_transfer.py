@@ -41,14 +41,6 @@ def job_trains_model(job: Any) -> bool:
     return getattr(job, "execute", None) is None
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def manifest_digest(manifest: dict[str, str]) -> str:
     """The digest of a whole folder: sha256 of its manifest as sorted JSON.
 
@@ -71,7 +63,9 @@ def _files(folder: Path) -> list[Path]:
 
 def manifest_of(folder: Path) -> dict[str, str]:
     """``{relative path: sha256}`` of every file below ``folder``."""
-    return {p.relative_to(folder).as_posix(): file_digest(p) for p in _files(folder)}
+    from bench.runner import file_sha256
+
+    return {p.relative_to(folder).as_posix(): file_sha256(p) for p in _files(folder)}
 
 
 class _Hashing(io.RawIOBase):

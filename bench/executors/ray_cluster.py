@@ -201,7 +201,7 @@ class RayExecutor:
         """One ended task: its attempts in the cell's log, its model put in place (checked) and its files written
         (``None`` when it failed)."""
         from bench.executors.local import ChildRun, log_tail
-        from bench.runner import write_result_files
+        from bench.runner import write_checked
 
         label = job.cell.label
         log_path = self.log_dir / cell_log_name(job.cell)
@@ -220,7 +220,7 @@ class RayExecutor:
         written = None
         if run.ok:
             try:
-                written = write_result_files(Path(job.config.results_dir), side.receive(job, reply, attempts))
+                written = write_checked(side.receive(job, reply, attempts))
             except NerbenchError as exc:
                 run = dataclasses.replace(run, ok=False, cause=str(exc))
                 side.attempts.fail_last(label, str(exc))

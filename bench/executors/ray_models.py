@@ -67,10 +67,11 @@ class CellTransport:
                          self.models_dir, len(archive))
         return self.shipped[rel]
 
-    def receive(self, job: Any, reply: dict[str, Any], attempts: list[dict[str, Any]]) -> dict[str, bytes]:
-        """A finished attempt's files, ready to write: its model put in place first when it came back (checked;
-        raises :class:`~bench.executors.model_transfer.ModelTransferError` otherwise), then ``run.attempts`` and
-        ``system.model_location`` added to every result document."""
+    def receive(self, job: Any, reply: dict[str, Any], attempts: list[dict[str, Any]]) -> list[tuple[Path, bytes]]:
+        """A finished attempt's files with ``run.attempts`` and ``system.model_location`` in every result document,
+        checked (:func:`bench.runner.check_result_files`) and ready for :func:`bench.runner.write_checked`; its
+        model put in place only after that check, and checked itself (raises
+        :class:`~bench.executors.model_transfer.ModelTransferError` otherwise)."""
         from bench.runner import check_result_files
 
         label = job.cell.label
@@ -80,8 +81,8 @@ class CellTransport:
             location = {"node": model["node"], "path": model["path"], "brought_back": brought,
                         "shared_filesystem": bool(model["shared_filesystem"]), "sha256": model["sha256"],
                         "files": model.get("files"), "bytes": model.get("bytes")}
-        files = annotate_files(reply["files"], attempts=attempts, model_location=location)
-        check_result_files(Path(job.config.results_dir), files)  # a refused result replaces no model
+        checked = check_result_files(Path(job.config.results_dir),  # a refused result replaces no model
+                                     annotate_files(reply["files"], attempts=attempts, model_location=location))
         if model is not None:
             dest = self.models_dir / model["path"]
             if brought:
@@ -90,7 +91,7 @@ class CellTransport:
                 log.info("%s: its model came back from %s to %s (%d files, sha256 of each checked)", label,
                          model["node"], dest, model["files"])
             self.places["brought back" if brought else "shared" if model["shared_filesystem"] else "stayed"] += 1
-        return files
+        return checked
 
     def note(self) -> str | None:
         """What the run says about where its trained models are, or ``None`` when it trained none."""
